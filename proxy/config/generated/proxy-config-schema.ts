@@ -620,8 +620,11 @@ export const proxyConfigSchema = {
           "description": "CA bundle name."
         },
         "serverName": {
-          "type": "string",
-          "description": "Name sent as SNI and verified in the backend certificate."
+          "type": [
+            "string",
+            "null"
+          ],
+          "description": "Name sent as SNI and verified in the backend certificate; null means each backend's Service DNS name, <service>.<namespace>.svc."
         }
       }
     },

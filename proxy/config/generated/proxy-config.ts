@@ -197,8 +197,8 @@ export type components = {
         UpstreamTls: {
             /** @description CA bundle name. */
             caBundle: string;
-            /** @description Name sent as SNI and verified in the backend certificate. */
-            serverName: string;
+            /** @description Name sent as SNI and verified in the backend certificate; null means each backend's Service DNS name, <service>.<namespace>.svc. */
+            serverName: string | null;
         };
         /** @description Active and passive health checking. */
         HealthCheck: {

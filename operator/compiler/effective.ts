@@ -1,0 +1,58 @@
+// The effective policy of one Ingress: each top-level spec section comes whole from the policy
+// targeting the Ingress, else from the IngressClass's policy, else from the schema's defaults.
+// Sections are not merged field by field: a user reading one policy sees the whole section in force.
+import { defaultPolicySection } from "../admission/index.ts";
+import type {
+  AffinitySpec,
+  BackendSplitSpec,
+  BalancerSpec,
+  HealthCheckSpec,
+  LimitsSpec,
+  LoadBalancerPolicy,
+  RetrySpec,
+  TimeoutsSpec,
+  TlsSpec,
+} from "../api/policy.ts";
+
+/** Resolved sections, each with the policy it came from (undefined: schema defaults). */
+export interface EffectivePolicy {
+  tls: TlsSpec;
+  tlsFrom: LoadBalancerPolicy | undefined;
+  balancer: BalancerSpec;
+  affinity: AffinitySpec | undefined;
+  /** backendSplits apply only from a policy that targets the Ingress itself (its Services live there). */
+  backendSplits: readonly BackendSplitSpec[];
+  backendSplitsFrom: LoadBalancerPolicy | undefined;
+  healthCheck: HealthCheckSpec;
+  timeouts: TimeoutsSpec;
+  limits: LimitsSpec;
+  retry: RetrySpec;
+}
+
+export function resolveEffectivePolicy(
+  ingressPolicy: LoadBalancerPolicy | undefined,
+  classPolicy: LoadBalancerPolicy | undefined,
+): EffectivePolicy {
+  const pick = <K extends "tls" | "balancer" | "affinity" | "healthCheck" | "timeouts" | "limits" | "retry">(
+    section: K,
+  ): { value: LoadBalancerPolicy["spec"][K] | undefined; from: LoadBalancerPolicy | undefined } => {
+    for (const policy of [ingressPolicy, classPolicy]) {
+      const value = policy?.spec[section];
+      if (value !== undefined) return { value, from: policy };
+    }
+    return { value: undefined, from: undefined };
+  };
+  const tls = pick("tls");
+  return {
+    tls: tls.value ?? defaultPolicySection("tls"),
+    tlsFrom: tls.from,
+    balancer: pick("balancer").value ?? defaultPolicySection("balancer"),
+    affinity: pick("affinity").value,
+    backendSplits: ingressPolicy?.spec.backendSplits ?? [],
+    backendSplitsFrom: ingressPolicy?.spec.backendSplits ? ingressPolicy : undefined,
+    healthCheck: pick("healthCheck").value ?? defaultPolicySection("healthCheck"),
+    timeouts: pick("timeouts").value ?? defaultPolicySection("timeouts"),
+    limits: pick("limits").value ?? defaultPolicySection("limits"),
+    retry: pick("retry").value ?? defaultPolicySection("retry"),
+  };
+}

@@ -1,0 +1,92 @@
+// Resolves a Service port to the endpoints the proxy balances over, from EndpointSlices. Endpoint ids
+// are stable hashes (pod name when known, else address) so that an affinity cookie survives pod IP
+// changes of a StatefulSet pod and never carries an address.
+import { createHash } from "node:crypto";
+import type { V1EndpointSlice, V1Service, V1ServicePort } from "@kubernetes/client-node";
+import { compareStrings, formatKey } from "../api/keys.ts";
+import type { EndpointConfig } from "../../proxy/config/types.ts";
+
+/** Label that ties an EndpointSlice to its Service. */
+const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+/** A backend Service port as an Ingress or policy names it. */
+export interface ServicePortRef {
+  name?: string;
+  number?: number;
+}
+
+export type ServiceResolution =
+  | { kind: "ok"; port: V1ServicePort; endpoints: EndpointConfig[] }
+  | { kind: "serviceNotFound" }
+  | { kind: "portNotFound" }
+  | { kind: "externalName" };
+
+/** Indexes Services and EndpointSlices by "namespace/service" once per compile. */
+export class EndpointIndex {
+  readonly #services = new Map<string, V1Service>();
+  readonly #slices = new Map<string, V1EndpointSlice[]>();
+
+  constructor(services: readonly V1Service[], slices: readonly V1EndpointSlice[]) {
+    for (const service of services) {
+      const key = formatKey({ namespace: service.metadata?.namespace ?? "", name: service.metadata?.name ?? "" });
+      this.#services.set(key, service);
+    }
+    for (const slice of slices) {
+      const serviceName = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+      if (!serviceName) continue;
+      const key = formatKey({ namespace: slice.metadata?.namespace ?? "", name: serviceName });
+      const list = this.#slices.get(key) ?? [];
+      list.push(slice);
+      this.#slices.set(key, list);
+    }
+  }
+
+  /** The port and endpoints of namespace/service:port. */
+  resolve(namespace: string, service: string, ref: ServicePortRef): ServiceResolution {
+    const key = formatKey({ namespace, name: service });
+    const found = this.#services.get(key);
+    if (!found) return { kind: "serviceNotFound" };
+    if (found.spec?.type === "ExternalName") return { kind: "externalName" };
+    const port = (found.spec?.ports ?? []).find((p) =>
+      ref.name !== undefined ? p.name === ref.name : p.port === ref.number,
+    );
+    if (!port) return { kind: "portNotFound" };
+    return { kind: "ok", port, endpoints: this.#endpoints(key, port) };
+  }
+
+  #endpoints(serviceKey: string, servicePort: V1ServicePort): EndpointConfig[] {
+    const byId = new Map<string, EndpointConfig>();
+    const wantedName = servicePort.name ?? "";
+    for (const slice of this.#slices.get(serviceKey) ?? []) {
+      if (slice.addressType !== "IPv4" && slice.addressType !== "IPv6") continue;
+      const slicePort = (slice.ports ?? []).find(
+        (p) => (p.name ?? "") === wantedName && (p.protocol ?? "TCP") === "TCP",
+      );
+      if (slicePort?.port === undefined) continue;
+      for (const endpoint of slice.endpoints ?? []) {
+        const address = endpoint.addresses?.[0]; // consumers use the first address (EndpointSlice API)
+        if (!address) continue;
+        const ready = endpoint.conditions?.ready ?? true;
+        const identity =
+          endpoint.targetRef?.kind === "Pod" && endpoint.targetRef.name
+            ? `pod:${endpoint.targetRef.name}`
+            : `address:${address}`;
+        const id = endpointId(serviceKey, identity, slicePort.port);
+        byId.set(id, {
+          id,
+          address,
+          port: slicePort.port,
+          ready,
+          serving: endpoint.conditions?.serving ?? ready,
+          terminating: endpoint.conditions?.terminating ?? false,
+        });
+      }
+    }
+    return [...byId.values()].sort((a, b) => compareStrings(a.id, b.id));
+  }
+}
+
+/** 16 hex characters of sha256 over the endpoint's stable identity. */
+function endpointId(serviceKey: string, identity: string, port: number): string {
+  return createHash("sha256").update(`${serviceKey}|${identity}|${port}`).digest("hex").slice(0, 16);
+}

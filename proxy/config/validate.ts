@@ -1,0 +1,78 @@
+// Validation of a ProxyConfig against its schema, used on both sides of the contract: the compiler
+// checks what it emits, and the proxy checks what it receives before swapping it in.
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { contentHash } from "./canonical.ts";
+import { proxyConfigSchema } from "./generated/proxy-config-schema.ts";
+import { PROXY_CONFIG_SCHEMA_VERSION, type ProxyConfig } from "./types.ts";
+
+let validator: ValidateFunction | undefined;
+
+function schemaValidator(): ValidateFunction {
+  if (!validator) {
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
+    addFormats.default(ajv);
+    validator = ajv.compile(proxyConfigSchema);
+  }
+  return validator;
+}
+
+function describe(error: ErrorObject): string {
+  const where = error.instancePath === "" ? "(root)" : error.instancePath;
+  return `${where}: ${error.message ?? "is invalid"}`;
+}
+
+/** The version a config must carry: the hash of everything but the version itself. */
+export function computeConfigVersion(config: Omit<ProxyConfig, "version"> | ProxyConfig): string {
+  const { version: _ignored, ...rest } = config as ProxyConfig;
+  return contentHash(rest);
+}
+
+/**
+ * Problems with a candidate config (empty when valid): schema violations, a foreign schemaVersion,
+ * a version that is not its content hash, and references to clusters or certificates that do not exist.
+ */
+export function validateProxyConfig(candidate: unknown): string[] {
+  if (
+    typeof candidate === "object" &&
+    candidate !== null &&
+    (candidate as { schemaVersion?: unknown }).schemaVersion !== PROXY_CONFIG_SCHEMA_VERSION
+  ) {
+    return [`schemaVersion: expected ${PROXY_CONFIG_SCHEMA_VERSION}`];
+  }
+  const validate = schemaValidator();
+  if (!validate(candidate)) return (validate.errors ?? []).map(describe);
+  const config = candidate as ProxyConfig;
+  const problems: string[] = [];
+  if (computeConfigVersion(config) !== config.version) {
+    problems.push("version: is not the content hash of the config");
+  }
+  const clusters = new Set(config.clusters.map((c) => c.name));
+  const certificates = new Set(config.certificates.map((c) => c.name));
+  const caBundles = new Set(config.caBundles.map((c) => c.name));
+  const needCluster = (name: string | null, where: string): void => {
+    if (name !== null && !clusters.has(name)) problems.push(`${where}: unknown cluster "${name}"`);
+  };
+  config.virtualHosts.forEach((vhost, i) => {
+    vhost.routes.forEach((route, j) => {
+      needCluster(route.cluster, `/virtualHosts/${i}/routes/${j}/cluster`);
+    });
+    needCluster(vhost.defaultCluster, `/virtualHosts/${i}/defaultCluster`);
+    if (vhost.tls && !certificates.has(vhost.tls.certificate)) {
+      problems.push(`/virtualHosts/${i}/tls/certificate: unknown certificate "${vhost.tls.certificate}"`);
+    }
+  });
+  config.passthrough.forEach((route, i) => {
+    needCluster(route.cluster, `/passthrough/${i}/cluster`);
+  });
+  config.clusters.forEach((cluster, i) => {
+    if (cluster.upstreamTls && !caBundles.has(cluster.upstreamTls.caBundle)) {
+      problems.push(`/clusters/${i}/upstreamTls/caBundle: unknown CA bundle "${cluster.upstreamTls.caBundle}"`);
+    }
+  });
+  const defaultCertificate = config.listener.defaultCertificate;
+  if (defaultCertificate !== null && !certificates.has(defaultCertificate)) {
+    problems.push(`/listener/defaultCertificate: unknown certificate "${defaultCertificate}"`);
+  }
+  return problems;
+}
