@@ -558,7 +558,8 @@ class Compilation {
         .sort((a, b) => compareHosts(a.host, b.host)),
       clusters,
     };
-    const config: ProxyConfig = { ...body, version: computeConfigVersion(body) } as ProxyConfig;
+    const { schemaVersion, ...rest } = body;
+    const config: ProxyConfig = { schemaVersion, version: computeConfigVersion(body), ...rest };
     const problems = validateProxyConfig(config);
     if (problems.length > 0) {
       // A compiler bug, not bad input: fail loudly rather than hand the proxy something it refuses.
