@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import openapiTS, { astToString } from "openapi-typescript";
 import { parse } from "yaml";
+import { renderReference } from "./reference.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CERT_MANAGER_VERSION = "v1.21.1";
@@ -103,6 +104,7 @@ async function generate(): Promise<Map<string, string>> {
     "proxy/config/generated/proxy-config-schema.ts",
     schemaModule(pcSource, "proxyConfigSchema", pcSchema),
   );
+  files.set("docs/reference.md", renderReference(lbp.schema, pcSchema));
   return files;
 }
 

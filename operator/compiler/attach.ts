@@ -40,18 +40,33 @@ export function attachPolicies(
       let targetKey: string;
       if (ref.kind === "IngressClass") {
         if (ref.name !== options.ingressClassName) {
-          reporter.error(subject, Reason.TargetNotFound, field, `IngressClass "${ref.name}" is not served by this controller (it serves "${options.ingressClassName}")`);
+          reporter.error(
+            subject,
+            Reason.TargetNotFound,
+            field,
+            `IngressClass "${ref.name}" is not served by this controller (it serves "${options.ingressClassName}")`,
+          );
           return;
         }
         if (subject.namespace !== options.controllerNamespace) {
-          reporter.error(subject, Reason.NotAllowed, field, `only a policy in the controller namespace "${options.controllerNamespace}" may target the IngressClass`);
+          reporter.error(
+            subject,
+            Reason.NotAllowed,
+            field,
+            `only a policy in the controller namespace "${options.controllerNamespace}" may target the IngressClass`,
+          );
           return;
         }
         targetKey = `IngressClass/${ref.name}`;
       } else {
         const key = formatKey({ namespace: subject.namespace, name: ref.name });
         if (foreign.has(key)) {
-          reporter.error(subject, Reason.TargetNotFound, field, `Ingress "${key}" belongs to another IngressClass`);
+          reporter.error(
+            subject,
+            Reason.TargetNotFound,
+            field,
+            `Ingress "${key}" belongs to another IngressClass`,
+          );
           return;
         }
         if (!ours.has(key)) {
@@ -62,7 +77,12 @@ export function attachPolicies(
       }
       const winner = winners.get(targetKey);
       if (winner && winner !== policy) {
-        reporter.error(subject, Reason.Conflicted, field, `${ref.kind} "${ref.name}" is already targeted by the older policy "${formatKey(keyOf(winner))}"`);
+        reporter.error(
+          subject,
+          Reason.Conflicted,
+          field,
+          `${ref.kind} "${ref.name}" is already targeted by the older policy "${formatKey(keyOf(winner))}"`,
+        );
         return;
       }
       winners.set(targetKey, policy);

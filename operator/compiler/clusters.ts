@@ -2,9 +2,7 @@
 // (same backends, same settings) are shared by every route that needs them; names are readable
 // ("namespace/service:port") and get a content-hash suffix only when two different clusters would
 // otherwise share a name, so naming does not depend on the order objects were read in.
-import { parseDurationMs, parseDurationSeconds } from "../api/duration.ts";
-import { compareStrings } from "../api/keys.ts";
-import type { AffinitySpec, HealthCheckSpec, TimeoutsSpec } from "../api/policy.ts";
+
 import { contentHash } from "../../proxy/config/canonical.ts";
 import type {
   AffinityConfig,
@@ -13,6 +11,9 @@ import type {
   HealthCheckConfig,
   TimeoutsConfig,
 } from "../../proxy/config/types.ts";
+import { parseDurationMs, parseDurationSeconds } from "../api/duration.ts";
+import { compareStrings } from "../api/keys.ts";
+import type { AffinitySpec, HealthCheckSpec, TimeoutsSpec } from "../api/policy.ts";
 import type { EffectivePolicy } from "./effective.ts";
 
 /** A cluster before it is named. */
@@ -31,8 +32,12 @@ export function buildAffinity(spec: AffinitySpec | undefined): AffinityConfig | 
     sameSite: cookie.sameSite,
     secure: cookie.secure,
     httpOnly: cookie.httpOnly,
-    maxAgeSeconds: cookie.maxAge === undefined ? null : (parseDurationSeconds(cookie.maxAge) ?? SESSION_COOKIE_SECONDS),
-    idleTimeoutSeconds: cookie.idleTimeout === undefined ? null : (parseDurationSeconds(cookie.idleTimeout) ?? null),
+    maxAgeSeconds:
+      cookie.maxAge === undefined
+        ? null
+        : (parseDurationSeconds(cookie.maxAge) ?? SESSION_COOKIE_SECONDS),
+    idleTimeoutSeconds:
+      cookie.idleTimeout === undefined ? null : (parseDurationSeconds(cookie.idleTimeout) ?? null),
     scope: spec.scope,
     onEndpointLoss: spec.onEndpointLoss,
     drainTimeoutSeconds:
@@ -86,7 +91,11 @@ export function buildClusterDraft(
   upstreamTls: ClusterConfig["upstreamTls"],
 ): ClusterDraft {
   const protocol: ClusterConfig["protocol"] =
-    policy.tls.mode === "Passthrough" ? "TLSPassthrough" : policy.tls.mode === "Reencrypt" ? "HTTPS" : "HTTP";
+    policy.tls.mode === "Passthrough"
+      ? "TLSPassthrough"
+      : policy.tls.mode === "Reencrypt"
+        ? "HTTPS"
+        : "HTTP";
   const http = protocol !== "TLSPassthrough";
   return {
     protocol,
@@ -125,7 +134,10 @@ export class ClusterRegistry {
     for (const [base, ids] of byBase) {
       for (const id of ids) names.set(id, ids.length === 1 ? base : `${base}~${id.slice(0, 8)}`);
     }
-    const clusters = [...this.#drafts].map(([id, draft]) => ({ name: names.get(id) as string, ...draft }));
+    const clusters = [...this.#drafts].map(([id, draft]) => ({
+      name: names.get(id) as string,
+      ...draft,
+    }));
     clusters.sort((a, b) => compareStrings(a.name, b.name));
     return { clusters, names };
   }

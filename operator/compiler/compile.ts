@@ -3,23 +3,23 @@
 // whatever order the objects arrive in. Bad input never throws: each problem is reported against
 // the object and field at fault, and only the broken part is dropped.
 import type { V1Ingress, V1IngressBackend, V1Secret } from "@kubernetes/client-node";
-import { admitIngress, admitPolicy } from "../admission/index.ts";
-import { parseDurationSeconds } from "../api/duration.ts";
-import { compareStrings, formatKey } from "../api/keys.ts";
-import { compareAge, generationOf, keyOf } from "../api/objects.ts";
-import type { LoadBalancerPolicy } from "../api/policy.ts";
-import { computeConfigVersion, validateProxyConfig } from "../../proxy/config/validate.ts";
 import {
-  PROXY_CONFIG_SCHEMA_VERSION,
   type BackendConfig,
   type CaBundleConfig,
   type CertificateConfig,
   type ConfigSource,
   type HostTlsConfig,
+  PROXY_CONFIG_SCHEMA_VERSION,
   type ProxyConfig,
   type RouteConfig,
   type VirtualHostConfig,
 } from "../../proxy/config/types.ts";
+import { computeConfigVersion, validateProxyConfig } from "../../proxy/config/validate.ts";
+import { admitIngress, admitPolicy } from "../admission/index.ts";
+import { parseDurationSeconds } from "../api/duration.ts";
+import { compareStrings, formatKey } from "../api/keys.ts";
+import { compareAge, generationOf, keyOf } from "../api/objects.ts";
+import type { LoadBalancerPolicy } from "../api/policy.ts";
 import { attachPolicies } from "./attach.ts";
 import { hostCovered, inspectCaSecret, inspectTlsSecret } from "./certificates.ts";
 import { buildClusterDraft, ClusterRegistry } from "./clusters.ts";
@@ -82,7 +82,10 @@ class Compilation {
   readonly #certificates = new Map<string, CertificateConfig>();
   readonly #caBundles = new Map<string, CaBundleConfig>();
   readonly #vhosts = new Map<string, VirtualHostDraft>();
-  readonly #passthrough = new Map<string, { clusterId: string; namespace: string; owner: string }>();
+  readonly #passthrough = new Map<
+    string,
+    { clusterId: string; namespace: string; owner: string }
+  >();
   readonly #sources: ConfigSource[] = [];
   #rotationSeconds = DEFAULT_ROTATION_SECONDS;
   #rotationSet = false;
@@ -98,7 +101,12 @@ class Compilation {
   run(): CompilerOutput {
     const policies = this.#admittedPolicies();
     const ingresses = this.#admittedIngresses();
-    const { ours, foreign } = classifyIngresses(ingresses, this.#input.ingressClasses, this.#options, this.#reporter);
+    const { ours, foreign } = classifyIngresses(
+      ingresses,
+      this.#input.ingressClasses,
+      this.#options,
+      this.#reporter,
+    );
     const attachment = attachPolicies(policies, ours, foreign, this.#options, this.#reporter);
 
     for (const policy of policies) this.#addSource("LoadBalancerPolicy", policy);
@@ -139,7 +147,8 @@ class Compilation {
         continue;
       }
       const subject = policySubject(object);
-      for (const error of errors) this.#reporter.error(subject, Reason.Invalid, error.field, error.message);
+      for (const error of errors)
+        this.#reporter.error(subject, Reason.Invalid, error.field, error.message);
     }
     return admitted;
   }
@@ -153,7 +162,8 @@ class Compilation {
         continue;
       }
       const subject = ingressSubject(object);
-      for (const error of errors) this.#reporter.error(subject, Reason.Invalid, error.field, error.message);
+      for (const error of errors)
+        this.#reporter.error(subject, Reason.Invalid, error.field, error.message);
     }
     return admitted;
   }
@@ -171,7 +181,11 @@ class Compilation {
     this.#rotationSet = true;
   }
 
-  #compileIngress(ingress: V1Ingress, policy: EffectivePolicy, ingressPolicy: LoadBalancerPolicy | undefined): void {
+  #compileIngress(
+    ingress: V1Ingress,
+    policy: EffectivePolicy,
+    ingressPolicy: LoadBalancerPolicy | undefined,
+  ): void {
     const subject = ingressSubject(ingress);
     this.#reporter.track(subject);
     if (policy.tls.mode === "Passthrough") {
@@ -200,24 +214,40 @@ class Compilation {
         const field = `spec.rules[${i}].http.paths[${j}]`;
         const matchType = matchTypeOf(path.pathType);
         if (!matchType) {
-          this.#reporter.error(subject, Reason.InvalidPath, `${field}.pathType`, `unsupported pathType "${path.pathType ?? ""}"`);
+          this.#reporter.error(
+            subject,
+            Reason.InvalidPath,
+            `${field}.pathType`,
+            `unsupported pathType "${path.pathType ?? ""}"`,
+          );
           return;
         }
         const rawPath = path.path ?? "/";
         const problem = validatePath(rawPath);
         if (problem) {
-          this.#reporter.error(subject, Reason.InvalidPath, `${field}.path`, `"${rawPath}" ${problem}`);
+          this.#reporter.error(
+            subject,
+            Reason.InvalidPath,
+            `${field}.path`,
+            `"${rawPath}" ${problem}`,
+          );
           return;
         }
         const normalized = normalizePath(matchType, rawPath);
         const routeKey = `${matchType} ${normalized}`;
         const existing = vhost.routes.get(routeKey);
         if (existing) {
-          this.#reporter.error(subject, Reason.Conflicted, field, `${matchType} path "${normalized}" on host "${host}" is already routed by the older Ingress "${existing.owner}"`);
+          this.#reporter.error(
+            subject,
+            Reason.Conflicted,
+            field,
+            `${matchType} path "${normalized}" on host "${host}" is already routed by the older Ingress "${existing.owner}"`,
+          );
           return;
         }
         const splitIndex = policy.backendSplits.findIndex(
-          (split) => split.path === rawPath && (split.host === undefined || split.host === rule.host),
+          (split) =>
+            split.path === rawPath && (split.host === undefined || split.host === rule.host),
         );
         const clusterId =
           splitIndex >= 0 && policy.backendSplitsFrom
@@ -234,8 +264,14 @@ class Compilation {
     });
 
     if (spec.defaultBackend) {
-      const clusterId = this.#backendCluster(spec.defaultBackend, policy, subject, "spec.defaultBackend");
-      if (clusterId !== undefined) this.#setDefaultBackend(clusterId, ingressHosts, namespace, policy, subject);
+      const clusterId = this.#backendCluster(
+        spec.defaultBackend,
+        policy,
+        subject,
+        "spec.defaultBackend",
+      );
+      if (clusterId !== undefined)
+        this.#setDefaultBackend(clusterId, ingressHosts, namespace, policy, subject);
     }
 
     this.#collectIngressTls(ingress, subject, policy, ingressHosts);
@@ -243,7 +279,12 @@ class Compilation {
     if (ingressPolicy && policy.backendSplitsFrom === ingressPolicy) {
       policy.backendSplits.forEach((split, k) => {
         if (!usedSplits.has(k)) {
-          this.#reporter.warning(policySubject(ingressPolicy), Reason.Ignored, `spec.backendSplits[${k}].path`, `no rule of Ingress "${owner}" has path "${split.path}"${split.host ? ` on host "${split.host}"` : ""}`);
+          this.#reporter.warning(
+            policySubject(ingressPolicy),
+            Reason.Ignored,
+            `spec.backendSplits[${k}].path`,
+            `no rule of Ingress "${owner}" has path "${split.path}"${split.host ? ` on host "${split.host}"` : ""}`,
+          );
         }
       });
     }
@@ -259,15 +300,32 @@ class Compilation {
   ): VirtualHostDraft | undefined {
     const passthrough = this.#passthrough.get(host);
     if (passthrough) {
-      this.#reporter.error(subject, Reason.Conflicted, field, `host "${host}" is already a Passthrough host of the older Ingress "${passthrough.owner}"`);
+      this.#reporter.error(
+        subject,
+        Reason.Conflicted,
+        field,
+        `host "${host}" is already a Passthrough host of the older Ingress "${passthrough.owner}"`,
+      );
       return undefined;
     }
     let vhost = this.#vhosts.get(host);
     if (!vhost) {
-      vhost = { host, namespace, routes: new Map(), defaultClusterId: null, tlsCandidates: [], policy };
+      vhost = {
+        host,
+        namespace,
+        routes: new Map(),
+        defaultClusterId: null,
+        tlsCandidates: [],
+        policy,
+      };
       this.#vhosts.set(host, vhost);
     } else if (vhost.namespace !== namespace && host !== ANY_HOST) {
-      this.#reporter.error(subject, Reason.Conflicted, field, `host "${host}" belongs to namespace "${vhost.namespace}", whose Ingress claimed it first`);
+      this.#reporter.error(
+        subject,
+        Reason.Conflicted,
+        field,
+        `host "${host}" belongs to namespace "${vhost.namespace}", whose Ingress claimed it first`,
+      );
       return undefined;
     }
     return vhost;
@@ -277,16 +335,30 @@ class Compilation {
    * An Ingress defaultBackend serves what its own hosts' paths do not match, and, for the oldest such
    * Ingress, every request whose host matches no rule.
    */
-  #setDefaultBackend(clusterId: string, hosts: Set<string>, namespace: string, policy: EffectivePolicy, subject: Subject): void {
+  #setDefaultBackend(
+    clusterId: string,
+    hosts: Set<string>,
+    namespace: string,
+    policy: EffectivePolicy,
+    subject: Subject,
+  ): void {
     const targets = new Set(hosts);
     targets.add(ANY_HOST);
     for (const host of targets) {
-      const vhost = host === ANY_HOST ? this.#claimHost(ANY_HOST, namespace, policy, subject, "spec.defaultBackend") : this.#vhosts.get(host);
+      const vhost =
+        host === ANY_HOST
+          ? this.#claimHost(ANY_HOST, namespace, policy, subject, "spec.defaultBackend")
+          : this.#vhosts.get(host);
       if (!vhost) continue;
       if (vhost.defaultClusterId === null) {
         vhost.defaultClusterId = clusterId;
       } else if (vhost.defaultClusterId !== clusterId && host !== ANY_HOST) {
-        this.#reporter.warning(subject, Reason.Conflicted, "spec.defaultBackend", `host "${host}" already has the default backend of an older Ingress`);
+        this.#reporter.warning(
+          subject,
+          Reason.Conflicted,
+          "spec.defaultBackend",
+          `host "${host}" already has the default backend of an older Ingress`,
+        );
       }
     }
   }
@@ -299,24 +371,50 @@ class Compilation {
     field: string,
   ): string | undefined {
     if (!backend?.service) {
-      this.#reporter.error(subject, Reason.UnsupportedBackend, field, "only Service backends are supported (resource backends are not)");
+      this.#reporter.error(
+        subject,
+        Reason.UnsupportedBackend,
+        field,
+        "only Service backends are supported (resource backends are not)",
+      );
       return undefined;
     }
     const { name, port } = backend.service;
     const ref = port?.name !== undefined ? { name: port.name } : { number: port?.number ?? 0 };
-    const resolved = this.#resolveBackend(subject.namespace, name, ref, 1, subject, `${field}.service`);
+    const resolved = this.#resolveBackend(
+      subject.namespace,
+      name,
+      ref,
+      1,
+      subject,
+      `${field}.service`,
+    );
     if (!resolved) return undefined;
     return this.#clusters.add(buildClusterDraft([resolved], policy, this.#upstreamTls(policy)));
   }
 
-  #splitCluster(policy: EffectivePolicy, from: LoadBalancerPolicy, index: number): string | undefined {
+  #splitCluster(
+    policy: EffectivePolicy,
+    from: LoadBalancerPolicy,
+    index: number,
+  ): string | undefined {
     const split = policy.backendSplits[index];
     if (!split) return undefined;
     const subject = policySubject(from);
     const backends: BackendConfig[] = [];
     split.backends.forEach((backend, b) => {
-      const ref = backend.port.name !== undefined ? { name: backend.port.name } : { number: backend.port.number ?? 0 };
-      const resolved = this.#resolveBackend(subject.namespace, backend.name, ref, backend.weight, subject, `spec.backendSplits[${index}].backends[${b}]`);
+      const ref =
+        backend.port.name !== undefined
+          ? { name: backend.port.name }
+          : { number: backend.port.number ?? 0 };
+      const resolved = this.#resolveBackend(
+        subject.namespace,
+        backend.name,
+        ref,
+        backend.weight,
+        subject,
+        `spec.backendSplits[${index}].backends[${b}]`,
+      );
       if (resolved) backends.push(resolved);
     });
     if (backends.length === 0) return undefined;
@@ -340,17 +438,37 @@ class Compilation {
     const resolution = this.#endpoints.resolve(namespace, service, ref);
     switch (resolution.kind) {
       case "externalName":
-        this.#reporter.error(subject, Reason.UnsupportedBackend, `${field}.name`, `Service "${key}" is of type ExternalName, which is not served (it would let a namespace proxy to any host)`);
+        this.#reporter.error(
+          subject,
+          Reason.UnsupportedBackend,
+          `${field}.name`,
+          `Service "${key}" is of type ExternalName, which is not served (it would let a namespace proxy to any host)`,
+        );
         return undefined;
       case "serviceNotFound":
-        this.#reporter.error(subject, Reason.BackendNotFound, `${field}.name`, `Service "${key}" does not exist`);
+        this.#reporter.error(
+          subject,
+          Reason.BackendNotFound,
+          `${field}.name`,
+          `Service "${key}" does not exist`,
+        );
         return { service: key, port: portText, weight, endpoints: [] };
       case "portNotFound":
-        this.#reporter.error(subject, Reason.BackendNotFound, `${field}.port`, `Service "${key}" has no port ${portText}`);
+        this.#reporter.error(
+          subject,
+          Reason.BackendNotFound,
+          `${field}.port`,
+          `Service "${key}" has no port ${portText}`,
+        );
         return { service: key, port: portText, weight, endpoints: [] };
       case "ok":
         if (resolution.endpoints.length === 0) {
-          this.#reporter.warning(subject, Reason.NoEndpoints, `${field}.name`, `Service "${key}" port ${portText} has no endpoints yet; requests get 503`);
+          this.#reporter.warning(
+            subject,
+            Reason.NoEndpoints,
+            `${field}.name`,
+            `Service "${key}" port ${portText} has no endpoints yet; requests get 503`,
+          );
         }
         return { service: key, port: portText, weight, endpoints: resolution.endpoints };
     }
@@ -364,15 +482,30 @@ class Compilation {
     if (!this.#caBundles.has(key)) {
       const secret = this.#secrets.get(key);
       if (!secret) {
-        this.#reporter.error(subject, Reason.SecretNotFound, "spec.tls.upstream.caSecretName", `Secret "${key}" does not exist`);
+        this.#reporter.error(
+          subject,
+          Reason.SecretNotFound,
+          "spec.tls.upstream.caSecretName",
+          `Secret "${key}" does not exist`,
+        );
         return null;
       }
       const inspected = inspectCaSecret(secret);
       if (inspected.sha256 === undefined) {
-        for (const p of inspected.problems) this.#reporter.error(subject, p.reason, "spec.tls.upstream.caSecretName", `Secret "${key}": ${p.message}`);
+        for (const p of inspected.problems)
+          this.#reporter.error(
+            subject,
+            p.reason,
+            "spec.tls.upstream.caSecretName",
+            `Secret "${key}": ${p.message}`,
+          );
         return null;
       }
-      this.#caBundles.set(key, { name: key, file: this.#secretFile(key, "ca.crt"), sha256: inspected.sha256 });
+      this.#caBundles.set(key, {
+        name: key,
+        file: this.#secretFile(key, "ca.crt"),
+        sha256: inspected.sha256,
+      });
     }
     return { caBundle: key, serverName: upstream.serverName ?? null };
   }
@@ -382,7 +515,12 @@ class Compilation {
     (ingress.spec?.rules ?? []).forEach((rule, i) => {
       const field = `spec.rules[${i}]`;
       if (!rule.host) {
-        this.#reporter.error(subject, Reason.Invalid, `${field}.host`, "a Passthrough rule needs a host: TLS streams are routed by SNI");
+        this.#reporter.error(
+          subject,
+          Reason.Invalid,
+          `${field}.host`,
+          "a Passthrough rule needs a host: TLS streams are routed by SNI",
+        );
         return;
       }
       const problem = validateHost(rule.host);
@@ -392,17 +530,33 @@ class Compilation {
       }
       const paths = rule.http?.paths ?? [];
       const rootIndex = paths.findIndex((p) => p.path === "/" && p.pathType !== "Exact");
-      const chosen = rootIndex >= 0 ? rootIndex : 0;
+      const chosen = Math.max(rootIndex, 0);
       paths.forEach((_p, j) => {
-        if (j !== chosen) this.#reporter.warning(subject, Reason.Ignored, `${field}.http.paths[${j}]`, "paths are not visible under Passthrough; only one backend per host is used");
+        if (j !== chosen)
+          this.#reporter.warning(
+            subject,
+            Reason.Ignored,
+            `${field}.http.paths[${j}]`,
+            "paths are not visible under Passthrough; only one backend per host is used",
+          );
       });
       const backend = paths[chosen]?.backend ?? ingress.spec?.defaultBackend;
       const existing = this.#passthrough.get(rule.host);
       if (existing || this.#vhosts.has(rule.host)) {
-        this.#reporter.error(subject, Reason.Conflicted, `${field}.host`, `host "${rule.host}" is already served by the older Ingress "${existing?.owner ?? this.#vhostOwner(rule.host)}"`);
+        this.#reporter.error(
+          subject,
+          Reason.Conflicted,
+          `${field}.host`,
+          `host "${rule.host}" is already served by the older Ingress "${existing?.owner ?? this.#vhostOwner(rule.host)}"`,
+        );
         return;
       }
-      const clusterId = this.#backendCluster(backend, policy, subject, paths[chosen] ? `${field}.http.paths[${chosen}].backend` : "spec.defaultBackend");
+      const clusterId = this.#backendCluster(
+        backend,
+        policy,
+        subject,
+        paths[chosen] ? `${field}.http.paths[${chosen}].backend` : "spec.defaultBackend",
+      );
       if (clusterId === undefined) return;
       this.#passthrough.set(rule.host, { clusterId, namespace: subject.namespace, owner });
     });
@@ -415,16 +569,34 @@ class Compilation {
   }
 
   /** spec.tls of the Ingress: each Secret checked once, each listed host checked for coverage. */
-  #collectIngressTls(ingress: V1Ingress, subject: Subject, policy: EffectivePolicy, ingressHosts: Set<string>): void {
+  #collectIngressTls(
+    ingress: V1Ingress,
+    subject: Subject,
+    policy: EffectivePolicy,
+    ingressHosts: Set<string>,
+  ): void {
     (ingress.spec?.tls ?? []).forEach((entry, k) => {
       const field = `spec.tls[${k}]`;
       if (!entry.secretName) return; // no Secret: the policy's or the default certificate serves these hosts
-      const certificate = this.#certificate(subject.namespace, entry.secretName, subject, `${field}.secretName`);
+      const certificate = this.#certificate(
+        subject.namespace,
+        entry.secretName,
+        subject,
+        `${field}.secretName`,
+      );
       if (!certificate) return;
-      const hosts = entry.hosts && entry.hosts.length > 0 ? entry.hosts : [...ingressHosts].filter((h) => h !== ANY_HOST);
+      const hosts =
+        entry.hosts && entry.hosts.length > 0
+          ? entry.hosts
+          : [...ingressHosts].filter((h) => h !== ANY_HOST);
       hosts.forEach((host, m) => {
         if (!hostCovered(host, certificate.dnsNames)) {
-          this.#reporter.error(subject, Reason.HostNotCovered, entry.hosts ? `${field}.hosts[${m}]` : `${field}.secretName`, `certificate in Secret "${certificate.name}" does not cover host "${host}" (it covers ${certificate.dnsNames.join(", ") || "no DNS names"})`);
+          this.#reporter.error(
+            subject,
+            Reason.HostNotCovered,
+            entry.hosts ? `${field}.hosts[${m}]` : `${field}.secretName`,
+            `certificate in Secret "${certificate.name}" does not cover host "${host}" (it covers ${certificate.dnsNames.join(", ") || "no DNS names"})`,
+          );
           return;
         }
         this.#vhosts.get(host)?.tlsCandidates.push({ certificate, policy });
@@ -440,7 +612,12 @@ class Compilation {
     const field = "spec.tls.certificate.secretName";
     const key = formatKey({ namespace: subject.namespace, name: spec.secretName });
     if (spec.issuerRef && !this.#secrets.has(key)) {
-      this.#reporter.warning(subject, Reason.CertificatePending, field, `Secret "${key}" has not been issued by cert-manager yet`);
+      this.#reporter.warning(
+        subject,
+        Reason.CertificatePending,
+        field,
+        `Secret "${key}" has not been issued by cert-manager yet`,
+      );
       return;
     }
     const certificate = this.#certificate(subject.namespace, spec.secretName, subject, field);
@@ -448,7 +625,12 @@ class Compilation {
     for (const host of ingressHosts) {
       if (host === ANY_HOST) continue;
       if (!hostCovered(host, certificate.dnsNames)) {
-        this.#reporter.error(subject, Reason.HostNotCovered, field, `certificate in Secret "${key}" does not cover host "${host}" (it covers ${certificate.dnsNames.join(", ") || "no DNS names"})`);
+        this.#reporter.error(
+          subject,
+          Reason.HostNotCovered,
+          field,
+          `certificate in Secret "${key}" does not cover host "${host}" (it covers ${certificate.dnsNames.join(", ") || "no DNS names"})`,
+        );
         continue;
       }
       this.#vhosts.get(host)?.tlsCandidates.push({ certificate, policy });
@@ -456,7 +638,12 @@ class Compilation {
   }
 
   /** A validated certificate by Secret, problems reported at `field` of `subject` (each Secret parsed once). */
-  #certificate(namespace: string, secretName: string, subject: Subject, field: string): CertificateConfig | undefined {
+  #certificate(
+    namespace: string,
+    secretName: string,
+    subject: Subject,
+    field: string,
+  ): CertificateConfig | undefined {
     const key = formatKey({ namespace, name: secretName });
     const cached = this.#certificates.get(key);
     if (cached) return cached;
@@ -466,7 +653,8 @@ class Compilation {
       return undefined;
     }
     const { certificate, problems } = inspectTlsSecret(secret, this.#options.now);
-    for (const p of problems) this.#reporter.error(subject, p.reason, field, `Secret "${key}": ${p.message}`);
+    for (const p of problems)
+      this.#reporter.error(subject, p.reason, field, `Secret "${key}": ${p.message}`);
     if (!certificate || problems.length > 0) return undefined;
     const config: CertificateConfig = {
       name: key,
@@ -533,15 +721,21 @@ class Compilation {
         routes: [...vhost.routes.values()]
           .map(({ route, clusterId }) => ({ ...route, cluster: clusterName(clusterId) }))
           .sort(compareRoutes),
-        defaultCluster: vhost.defaultClusterId === null ? null : clusterName(vhost.defaultClusterId),
+        defaultCluster:
+          vhost.defaultClusterId === null ? null : clusterName(vhost.defaultClusterId),
       }))
       .sort((a, b) => compareHosts(a.host, b.host));
-    const usedCertificates = new Set(virtualHosts.flatMap((v) => (v.tls ? [v.tls.certificate] : [])));
+    const usedCertificates = new Set(
+      virtualHosts.flatMap((v) => (v.tls ? [v.tls.certificate] : [])),
+    );
     if (fallback) usedCertificates.add(fallback.name);
     const body: Omit<ProxyConfig, "version"> = {
       schemaVersion: PROXY_CONFIG_SCHEMA_VERSION,
       sources: [...this.#sources].sort(
-        (a, b) => compareStrings(a.kind, b.kind) || compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name),
+        (a, b) =>
+          compareStrings(a.kind, b.kind) ||
+          compareStrings(a.namespace, b.namespace) ||
+          compareStrings(a.name, b.name),
       ),
       listener: {
         defaultCertificate: fallback?.name ?? null,

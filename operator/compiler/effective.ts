@@ -33,7 +33,9 @@ export function resolveEffectivePolicy(
   ingressPolicy: LoadBalancerPolicy | undefined,
   classPolicy: LoadBalancerPolicy | undefined,
 ): EffectivePolicy {
-  const pick = <K extends "tls" | "balancer" | "affinity" | "healthCheck" | "timeouts" | "limits" | "retry">(
+  const pick = <
+    K extends "tls" | "balancer" | "affinity" | "healthCheck" | "timeouts" | "limits" | "retry",
+  >(
     section: K,
   ): { value: LoadBalancerPolicy["spec"][K] | undefined; from: LoadBalancerPolicy | undefined } => {
     for (const policy of [ingressPolicy, classPolicy]) {

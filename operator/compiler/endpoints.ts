@@ -3,8 +3,8 @@
 // changes of a StatefulSet pod and never carries an address.
 import { createHash } from "node:crypto";
 import type { V1EndpointSlice, V1Service, V1ServicePort } from "@kubernetes/client-node";
-import { compareStrings, formatKey } from "../api/keys.ts";
 import type { EndpointConfig } from "../../proxy/config/types.ts";
+import { compareStrings, formatKey } from "../api/keys.ts";
 
 /** Label that ties an EndpointSlice to its Service. */
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
@@ -28,7 +28,10 @@ export class EndpointIndex {
 
   constructor(services: readonly V1Service[], slices: readonly V1EndpointSlice[]) {
     for (const service of services) {
-      const key = formatKey({ namespace: service.metadata?.namespace ?? "", name: service.metadata?.name ?? "" });
+      const key = formatKey({
+        namespace: service.metadata?.namespace ?? "",
+        name: service.metadata?.name ?? "",
+      });
       this.#services.set(key, service);
     }
     for (const slice of slices) {
@@ -88,5 +91,8 @@ export class EndpointIndex {
 
 /** 16 hex characters of sha256 over the endpoint's stable identity. */
 function endpointId(serviceKey: string, identity: string, port: number): string {
-  return createHash("sha256").update(`${serviceKey}|${identity}|${port}`).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(`${serviceKey}|${identity}|${port}`)
+    .digest("hex")
+    .slice(0, 16);
 }

@@ -5,9 +5,9 @@
 import type { V1Ingress, V1IngressClass } from "@kubernetes/client-node";
 import { formatKey } from "../api/keys.ts";
 import { keyOf } from "../api/objects.ts";
-import { ingressSubject } from "./subjects.ts";
 import { Reason } from "./reasons.ts";
 import type { Reporter } from "./reporter.ts";
+import { ingressSubject } from "./subjects.ts";
 import type { CompilerOptions } from "./types.ts";
 
 /** The controller string IngressClasses name to be served by Portcullis. */
@@ -30,11 +30,13 @@ export function classifyIngresses(
 ): IngressClassification {
   const ourClass = classes.find((c) => c.metadata?.name === options.ingressClassName);
   const classIsOurs = !ourClass || ourClass.spec?.controller === CONTROLLER_NAME;
-  const weAreDefault = ourClass?.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === "true" && classIsOurs;
+  const weAreDefault =
+    ourClass?.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === "true" && classIsOurs;
   const result: IngressClassification = { ours: new Map(), foreign: new Set() };
   for (const ingress of ingresses) {
     const key = formatKey(keyOf(ingress));
-    const className = ingress.spec?.ingressClassName ?? ingress.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
+    const className =
+      ingress.spec?.ingressClassName ?? ingress.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
     const named = className === options.ingressClassName;
     if ((named && classIsOurs) || (className === undefined && weAreDefault)) {
       result.ours.set(key, ingress);
@@ -42,7 +44,12 @@ export function classifyIngresses(
     }
     result.foreign.add(key);
     if (named) {
-      reporter.error(ingressSubject(ingress), Reason.NotOurClass, "spec.ingressClassName", `IngressClass "${options.ingressClassName}" names controller "${ourClass?.spec?.controller ?? ""}", not "${CONTROLLER_NAME}"`);
+      reporter.error(
+        ingressSubject(ingress),
+        Reason.NotOurClass,
+        "spec.ingressClassName",
+        `IngressClass "${options.ingressClassName}" names controller "${ourClass?.spec?.controller ?? ""}", not "${CONTROLLER_NAME}"`,
+      );
     }
   }
   return result;

@@ -10,10 +10,10 @@ import {
 import { compareStrings, formatKey } from "../api/keys.ts";
 import { keyOf } from "../api/objects.ts";
 import type { LoadBalancerPolicy } from "../api/policy.ts";
-import { policySubject } from "./subjects.ts";
 import { isWildcard } from "./hosts.ts";
 import { Reason } from "./reasons.ts";
 import type { Reporter } from "./reporter.ts";
+import { policySubject } from "./subjects.ts";
 import type { CompilerInput } from "./types.ts";
 
 /** Label on Certificates Portcullis manages, naming the policy that asked for it. */
@@ -33,20 +33,37 @@ export function buildCertificateRequests(
     const certificate = policy.spec.tls?.certificate;
     if (!certificate?.issuerRef) continue;
     const subject = policySubject(policy);
-    const dnsNames = [...new Set(certificate.dnsNames ?? hostsOf(policy, ours))].sort(compareStrings);
+    const dnsNames = [...new Set(certificate.dnsNames ?? hostsOf(policy, ours))].sort(
+      compareStrings,
+    );
     if (dnsNames.length === 0) {
-      reporter.error(subject, Reason.Invalid, "spec.tls.certificate.dnsNames", "no names to issue: set dnsNames or target Ingresses with hosts");
+      reporter.error(
+        subject,
+        Reason.Invalid,
+        "spec.tls.certificate.dnsNames",
+        "no names to issue: set dnsNames or target Ingresses with hosts",
+      );
       continue;
     }
     const issuer = findIssuer(policy, input);
     const issuerField = "spec.tls.certificate.issuerRef";
     if (certificate.issuerRef.group === "cert-manager.io" && !issuer) {
-      reporter.error(subject, Reason.IssuerNotFound, issuerField, `${certificate.issuerRef.kind} "${certificate.issuerRef.name}" does not exist`);
+      reporter.error(
+        subject,
+        Reason.IssuerNotFound,
+        issuerField,
+        `${certificate.issuerRef.kind} "${certificate.issuerRef.name}" does not exist`,
+      );
       continue;
     }
     const wildcards = dnsNames.filter(isWildcard);
     if (issuer?.acme && wildcards.length > 0 && !(issuer.acme.solvers ?? []).some((s) => s.dns01)) {
-      reporter.error(subject, Reason.WildcardNeedsDNS01, issuerField, `${wildcards.join(", ")} can only be issued by ACME through a DNS-01 solver, and ${certificate.issuerRef.kind} "${certificate.issuerRef.name}" has none`);
+      reporter.error(
+        subject,
+        Reason.WildcardNeedsDNS01,
+        issuerField,
+        `${wildcards.join(", ")} can only be issued by ACME through a DNS-01 solver, and ${certificate.issuerRef.kind} "${certificate.issuerRef.name}" has none`,
+      );
       continue;
     }
     const { namespace, name } = keyOf(policy);
@@ -57,7 +74,11 @@ export function buildCertificateRequests(
       spec: {
         secretName: certificate.secretName,
         dnsNames,
-        issuerRef: { name: certificate.issuerRef.name, kind: certificate.issuerRef.kind, group: certificate.issuerRef.group },
+        issuerRef: {
+          name: certificate.issuerRef.name,
+          kind: certificate.issuerRef.kind,
+          group: certificate.issuerRef.group,
+        },
       },
     } as CertManagerCertificate);
   }
@@ -70,16 +91,23 @@ function hostsOf(policy: LoadBalancerPolicy, ours: ReadonlyMap<string, V1Ingress
   const targets = policy.spec.targetRefs.some((r) => r.kind === "IngressClass")
     ? [...ours.values()]
     : policy.spec.targetRefs.flatMap((r) => ours.get(formatKey({ namespace, name: r.name })) ?? []);
-  return targets.flatMap((ingress) => (ingress.spec?.rules ?? []).flatMap((rule) => (rule.host ? [rule.host] : [])));
+  return targets.flatMap((ingress) =>
+    (ingress.spec?.rules ?? []).flatMap((rule) => (rule.host ? [rule.host] : [])),
+  );
 }
 
-function findIssuer(policy: LoadBalancerPolicy, input: CompilerInput): CertManagerIssuerSpec | undefined {
+function findIssuer(
+  policy: LoadBalancerPolicy,
+  input: CompilerInput,
+): CertManagerIssuerSpec | undefined {
   const ref = policy.spec.tls?.certificate?.issuerRef;
   if (!ref) return undefined;
   const namespace = policy.metadata.namespace ?? "";
   const found =
     ref.kind === "ClusterIssuer"
       ? input.clusterIssuers.find((i) => i.metadata.name === ref.name)
-      : input.issuers.find((i) => i.metadata.name === ref.name && (i.metadata.namespace ?? "") === namespace);
+      : input.issuers.find(
+          (i) => i.metadata.name === ref.name && (i.metadata.namespace ?? "") === namespace,
+        );
   return found?.spec;
 }

@@ -34,7 +34,8 @@ export function matchTypeOf(pathType: string | undefined): MatchType | undefined
 
 /** Canonical form: a Prefix path loses its trailing slash ("/foo/" and "/foo" are the same prefix). */
 export function normalizePath(matchType: MatchType, path: string): string {
-  if (matchType === "Prefix" && path.length > 1 && path.endsWith("/")) return path.replace(/\/+$/, "") || "/";
+  if (matchType === "Prefix" && path.length > 1 && path.endsWith("/"))
+    return path.replace(/\/+$/, "") || "/";
   return path;
 }
 

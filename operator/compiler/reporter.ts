@@ -51,7 +51,14 @@ export class Reporter {
     this.#add(subject, "Warning", reason, field, message, reason === Reason.CertificatePending);
   }
 
-  #add(subject: Subject, severity: Diagnostic["severity"], reason: Reason, field: string, message: string, fails: boolean): void {
+  #add(
+    subject: Subject,
+    severity: Diagnostic["severity"],
+    reason: Reason,
+    field: string,
+    message: string,
+    fails: boolean,
+  ): void {
     this.track(subject);
     const diagnostic: Diagnostic = {
       severity,

@@ -7,7 +7,8 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, current: unknown) => {
     if (current === null || typeof current !== "object" || Array.isArray(current)) return current;
     const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(current).sort()) sorted[key] = (current as Record<string, unknown>)[key];
+    for (const key of Object.keys(current).sort())
+      sorted[key] = (current as Record<string, unknown>)[key];
     return sorted;
   });
 }

@@ -59,7 +59,9 @@ export function validateProxyConfig(candidate: unknown): string[] {
     });
     needCluster(vhost.defaultCluster, `/virtualHosts/${i}/defaultCluster`);
     if (vhost.tls && !certificates.has(vhost.tls.certificate)) {
-      problems.push(`/virtualHosts/${i}/tls/certificate: unknown certificate "${vhost.tls.certificate}"`);
+      problems.push(
+        `/virtualHosts/${i}/tls/certificate: unknown certificate "${vhost.tls.certificate}"`,
+      );
     }
   });
   config.passthrough.forEach((route, i) => {
@@ -67,7 +69,9 @@ export function validateProxyConfig(candidate: unknown): string[] {
   });
   config.clusters.forEach((cluster, i) => {
     if (cluster.upstreamTls && !caBundles.has(cluster.upstreamTls.caBundle)) {
-      problems.push(`/clusters/${i}/upstreamTls/caBundle: unknown CA bundle "${cluster.upstreamTls.caBundle}"`);
+      problems.push(
+        `/clusters/${i}/upstreamTls/caBundle: unknown CA bundle "${cluster.upstreamTls.caBundle}"`,
+      );
     }
   });
   const defaultCertificate = config.listener.defaultCertificate;
