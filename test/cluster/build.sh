@@ -56,10 +56,11 @@ pinned_replaces() {
 # prepare_module NAME MODULE VERSION SIBLING_VERSION: writes $WORK/NAME-VERSION/go.mod requiring
 # MODULE@VERSION with MODULE's own local replaces pinned to SIBLING_VERSION; prints the directory.
 prepare_module() {
-  local dir="$WORK/$1-$3" gomod
+  local dir="$WORK/$1-$3" json gomod
   mkdir -p "$dir"
-  gomod=$(cd "$WORK" && go mod download -json "$2@$3" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-  [[ -f $gomod ]] || { log "could not download $2@$3"; return 1; }
+  json=$(cd "$WORK" && go mod download -json "$2@$3" 2>&1) ||
+    { log "could not download $2@$3: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' <<<"$json")"; return 1; }
+  gomod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$json")
   {
     echo "module portcullis.local/build-$1"
     grep -m1 '^go ' "$gomod"           # same language version (and GODEBUG defaults) as upstream
@@ -117,14 +118,16 @@ build_helm() {  # VERSION OUT
 }
 # first_ok NAME BUILDFN VERSIONCMD VERSION…: prints the path of the first usable binary.
 first_ok() {
-  local name=$1 fn=$2 vcmd=$3 v dir; shift 3
+  local name=$1 fn=$2 vcmd=$3 v dir rc; shift 3
   for v in "$@"; do
     dir="$CACHE/$name-$v"
     if have "$dir/$name" $vcmd; then echo "$dir/$name"; return; fi
     [[ -f $dir/FAILED ]] && { log "skipping $name $v (failed before, see $dir/FAILED)"; continue; }
     mkdir -p "$dir"
-    if "$fn" "$v" "$dir/$name" 2> >(tee "$dir/build.log" >&2); then echo "$dir/$name"; return; fi
+    rc=0
+    "$fn" "$v" "$dir/$name" 2> >(tee "$dir/build.log" >&2) || rc=$?
     wait $! 2>/dev/null || true   # let tee finish writing the log
+    if ((rc == 0)); then rm -f "$dir/build.log"; echo "$dir/$name"; return; fi
     mv -f "$dir/build.log" "$dir/FAILED"; log "$name $v failed to build (see $dir/FAILED)"
   done
   log "no $name version could be built"; return 1

@@ -7,6 +7,8 @@
 # There is no controller-manager, scheduler or kubelet: objects are stored and served, RBAC is enforced,
 # but nothing reconciles them (no Pods from Deployments, no ServiceAccount tokens/"default" SAs, and
 # deleted namespaces stay Terminating). Logs: DIR/etcd.log, DIR/kube-apiserver.log.
+# KUBE_APISERVER_EXTRA_ARGS (word-split) is appended to kube-apiserver's flags, e.g.
+#   KUBE_APISERVER_EXTRA_ARGS=--disable-admission-plugins=ServiceAccount
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +19,8 @@ usage() { die "usage: $0 up|down DIR"; }
 [[ $# -eq 2 ]] || usage
 cmd=$1
 [[ $2 != *[[:space:]]* ]] || die "DIR must not contain whitespace (it is written unquoted into DIR/env)"
-mkdir -p "$2"; dir=$(cd "$2" && pwd)
+[[ $cmd != up ]] || mkdir -p "$2"
+dir=$(cd "$2" 2>/dev/null && pwd) || die "no such directory: $2"
 
 # alive NAME: the process recorded in DIR/NAME.pid is running and really is NAME (PIDs get reused).
 alive() {
@@ -118,6 +121,7 @@ up() {
     --endpoint-reconciler-type none \
     --allow-privileged \
     --profiling=false \
+    ${KUBE_APISERVER_EXTRA_ARGS:-} \
     </dev/null >"$dir/kube-apiserver.log" 2>&1 &
   echo $! >"$dir/kube-apiserver.pid"
   local url="https://127.0.0.1:$api_port"
