@@ -13,7 +13,7 @@ import type {
 } from "../../proxy/config/types.ts";
 import { parseDurationMs, parseDurationSeconds } from "../api/duration.ts";
 import { compareStrings } from "../api/keys.ts";
-import type { AffinitySpec, HealthCheckSpec, TimeoutsSpec } from "../api/policy.ts";
+import type { AffinitySpec, HealthCheckSpec, PolicySpec, TimeoutsSpec } from "../api/policy.ts";
 import type { EffectivePolicy } from "./effective.ts";
 
 /** A cluster before it is named. */
@@ -45,6 +45,30 @@ export function buildAffinity(spec: AffinitySpec | undefined): AffinityConfig | 
         ? (parseDurationSeconds(spec.drainTimeout) ?? null)
         : null,
   };
+}
+
+/**
+ * Durations the schema's pattern admits as "0s" but that have no zero meaning in the proxy (a
+ * Max-Age of 0 deletes the cookie; a 0 timeout would not be "no timeout"). The CRD does not refuse
+ * them, so the compiler does, naming each field; the caller refuses the policy as admission would.
+ */
+export function validatePolicyDurations(spec: PolicySpec): { field: string; message: string }[] {
+  const candidates: [string, string | undefined][] = [
+    ["spec.affinity.cookie.maxAge", spec.affinity?.cookie.maxAge],
+    ["spec.affinity.cookie.idleTimeout", spec.affinity?.cookie.idleTimeout],
+    ["spec.affinity.drainTimeout", spec.affinity?.drainTimeout],
+    ["spec.healthCheck.active.interval", spec.healthCheck?.active?.interval],
+    ["spec.healthCheck.active.timeout", spec.healthCheck?.active?.timeout],
+    ["spec.healthCheck.passive.ejectionTime", spec.healthCheck?.passive?.ejectionTime],
+    ["spec.timeouts.connect", spec.timeouts?.connect],
+    ["spec.timeouts.response", spec.timeouts?.response],
+    ["spec.timeouts.upstreamIdle", spec.timeouts?.upstreamIdle],
+  ];
+  return candidates.flatMap(([field, text]) =>
+    text !== undefined && parseDurationMs(text) === 0
+      ? [{ field, message: `must be a duration longer than 0 (got "${text}")` }]
+      : [],
+  );
 }
 
 /** Admission guarantees the duration syntax; the fallback only guards hand-built inputs. */

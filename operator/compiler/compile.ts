@@ -22,7 +22,7 @@ import { compareAge, generationOf, keyOf } from "../api/objects.ts";
 import type { LoadBalancerPolicy } from "../api/policy.ts";
 import { attachPolicies } from "./attach.ts";
 import { hostCovered, inspectCaSecret, inspectTlsSecret } from "./certificates.ts";
-import { buildClusterDraft, ClusterRegistry } from "./clusters.ts";
+import { buildClusterDraft, ClusterRegistry, validatePolicyDurations } from "./clusters.ts";
 import { type EffectivePolicy, resolveEffectivePolicy } from "./effective.ts";
 import { EndpointIndex } from "./endpoints.ts";
 import { ANY_HOST, compareHosts, validateHost } from "./hosts.ts";
@@ -52,6 +52,8 @@ const DEFAULT_ROTATION_SECONDS = 12 * 3600;
 interface TlsCandidate {
   certificate: CertificateConfig;
   policy: EffectivePolicy;
+  /** An Ingress's own spec.tls beats every policy certificate, whichever Ingress is older. */
+  from: "ingress" | "policy";
 }
 
 /** A virtual host while it is being built. */
@@ -87,6 +89,8 @@ class Compilation {
     { clusterId: string; namespace: string; owner: string }
   >();
   readonly #sources: ConfigSource[] = [];
+  /** Per policy with backendSplits: the Ingresses it split and the split indexes some rule used. */
+  readonly #splitUse = new Map<LoadBalancerPolicy, { ingresses: string[]; used: Set<number> }>();
   #rotationSeconds = DEFAULT_ROTATION_SECONDS;
   #rotationSet = false;
 
@@ -120,7 +124,16 @@ class Compilation {
     }
     if (attachment.classPolicy) {
       this.#noteRotation(resolveEffectivePolicy(undefined, attachment.classPolicy));
+      if (attachment.classPolicy.spec.backendSplits) {
+        this.#reporter.warning(
+          policySubject(attachment.classPolicy),
+          Reason.Ignored,
+          "spec.backendSplits",
+          "backendSplits apply only from a policy that targets the Ingress (they name Services of its namespace)",
+        );
+      }
     }
+    this.#reportUnusedSplits();
 
     const certificates = buildCertificateRequests(
       [attachment.classPolicy, ...attachment.ingressPolicies.values()],
@@ -141,7 +154,10 @@ class Compilation {
   #admittedPolicies(): LoadBalancerPolicy[] {
     const admitted: LoadBalancerPolicy[] = [];
     for (const raw of this.#input.policies) {
-      const { object, errors } = admitPolicy(raw);
+      const admission = admitPolicy(raw);
+      const { object } = admission;
+      const errors =
+        admission.errors.length > 0 ? admission.errors : validatePolicyDurations(object.spec);
       if (errors.length === 0) {
         admitted.push(object);
         continue;
@@ -194,7 +210,14 @@ class Compilation {
     }
     const namespace = subject.namespace;
     const owner = formatKey(subject);
-    const usedSplits = new Set<number>();
+    const splitUse =
+      ingressPolicy && policy.backendSplitsFrom === ingressPolicy
+        ? (this.#splitUse.get(ingressPolicy) ?? { ingresses: [], used: new Set<number>() })
+        : undefined;
+    if (ingressPolicy && splitUse) {
+      splitUse.ingresses.push(owner);
+      this.#splitUse.set(ingressPolicy, splitUse);
+    }
     const spec = ingress.spec ?? {};
     const ingressHosts = new Set<string>();
 
@@ -241,7 +264,11 @@ class Compilation {
             subject,
             Reason.Conflicted,
             field,
-            `${matchType} path "${normalized}" on host "${host}" is already routed by the older Ingress "${existing.owner}"`,
+            `${matchType} path "${normalized}" on host "${host}" is already routed by ${
+              existing.owner === owner
+                ? `${existing.route.source.slice(owner.length + 1)} of this Ingress`
+                : `the older Ingress "${existing.owner}"`
+            }`,
           );
           return;
         }
@@ -253,7 +280,7 @@ class Compilation {
           splitIndex >= 0 && policy.backendSplitsFrom
             ? this.#splitCluster(policy, policy.backendSplitsFrom, splitIndex)
             : this.#backendCluster(path.backend, policy, subject, `${field}.backend`);
-        if (splitIndex >= 0) usedSplits.add(splitIndex);
+        if (splitIndex >= 0) splitUse?.used.add(splitIndex);
         if (clusterId === undefined) return;
         vhost.routes.set(routeKey, {
           route: { pathType: matchType, path: normalized, source: `${owner} ${field}` },
@@ -270,22 +297,31 @@ class Compilation {
         subject,
         "spec.defaultBackend",
       );
-      if (clusterId !== undefined)
-        this.#setDefaultBackend(clusterId, ingressHosts, namespace, policy, subject);
+      this.#setDefaultBackend(clusterId, ingressHosts, namespace, policy, subject);
     }
 
-    this.#collectIngressTls(ingress, subject, policy, ingressHosts);
-    this.#collectPolicyTls(policy, ingressHosts);
-    if (ingressPolicy && policy.backendSplitsFrom === ingressPolicy) {
-      policy.backendSplits.forEach((split, k) => {
-        if (!usedSplits.has(k)) {
-          this.#reporter.warning(
-            policySubject(ingressPolicy),
-            Reason.Ignored,
-            `spec.backendSplits[${k}].path`,
-            `no rule of Ingress "${owner}" has path "${split.path}"${split.host ? ` on host "${split.host}"` : ""}`,
-          );
-        }
+    const ownTlsHosts = this.#collectIngressTls(ingress, subject, policy, ingressHosts);
+    this.#collectPolicyTls(
+      policy,
+      [...ingressHosts].filter((h) => !ownTlsHosts.has(h)),
+    );
+  }
+
+  /** A split no rule of any targeted Ingress used has no effect: told once per split, after every Ingress. */
+  #reportUnusedSplits(): void {
+    for (const [policy, { ingresses, used }] of this.#splitUse) {
+      const targets = ingresses
+        .sort(compareStrings)
+        .map((i) => `"${i}"`)
+        .join(", ");
+      (policy.spec.backendSplits ?? []).forEach((split, k) => {
+        if (used.has(k)) return;
+        this.#reporter.warning(
+          policySubject(policy),
+          Reason.Ignored,
+          `spec.backendSplits[${k}].path`,
+          `no rule of ${ingresses.length === 1 ? "Ingress" : "Ingresses"} ${targets} has path "${split.path}"${split.host ? ` on host "${split.host}"` : ""}`,
+        );
       });
     }
   }
@@ -352,12 +388,14 @@ class Compilation {
       if (!vhost) continue;
       if (vhost.defaultClusterId === null) {
         vhost.defaultClusterId = clusterId;
-      } else if (vhost.defaultClusterId !== clusterId && host !== ANY_HOST) {
+      } else if (vhost.defaultClusterId !== clusterId) {
         this.#reporter.warning(
           subject,
           Reason.Conflicted,
           "spec.defaultBackend",
-          `host "${host}" already has the default backend of an older Ingress`,
+          host === ANY_HOST
+            ? "requests whose host matches no rule already go to the default backend of an older Ingress"
+            : `host "${host}" already has the default backend of an older Ingress`,
         );
       }
     }
@@ -369,15 +407,16 @@ class Compilation {
     policy: EffectivePolicy,
     subject: Subject,
     field: string,
-  ): string | undefined {
+  ): string {
     if (!backend?.service) {
       this.#reporter.error(
         subject,
         Reason.UnsupportedBackend,
         field,
-        "only Service backends are supported (resource backends are not)",
+        "only Service backends are supported (resource backends are not); requests get 503",
       );
-      return undefined;
+      // Like a missing Service: the route stays and answers 503 rather than yield to a shorter prefix.
+      return this.#addCluster([], policy);
     }
     const { name, port } = backend.service;
     const ref = port?.name !== undefined ? { name: port.name } : { number: port?.number ?? 0 };
@@ -389,8 +428,7 @@ class Compilation {
       subject,
       `${field}.service`,
     );
-    if (!resolved) return undefined;
-    return this.#clusters.add(buildClusterDraft([resolved], policy, this.#upstreamTls(policy)));
+    return this.#addCluster([resolved], policy);
   }
 
   #splitCluster(
@@ -415,15 +453,27 @@ class Compilation {
         subject,
         `spec.backendSplits[${index}].backends[${b}]`,
       );
-      if (resolved) backends.push(resolved);
+      backends.push(resolved);
     });
     if (backends.length === 0) return undefined;
-    return this.#clusters.add(buildClusterDraft(backends, policy, this.#upstreamTls(policy)));
+    return this.#addCluster(backends, policy);
   }
 
   /**
-   * A backend with its endpoints. A missing Service still yields a backend (with no endpoints, so the
-   * route answers 503) rather than dropping the route, which would let a shorter prefix take its traffic.
+   * Registers the cluster of some backends. Reencrypt without a usable CA bundle fails closed: the
+   * route stays (as for a missing Service) but gets no endpoints, so nothing is proxied unverified.
+   */
+  #addCluster(backends: BackendConfig[], policy: EffectivePolicy): string {
+    const upstreamTls = this.#upstreamTls(policy);
+    const unverifiable = policy.tls.mode === "Reencrypt" && upstreamTls === null;
+    const usable = unverifiable ? backends.map((b) => ({ ...b, endpoints: [] })) : backends;
+    return this.#clusters.add(buildClusterDraft(usable, policy, upstreamTls));
+  }
+
+  /**
+   * A backend with its endpoints. A missing or unsupported Service still yields a backend (with no
+   * endpoints, so the route answers 503) rather than dropping the route, which would let a shorter
+   * prefix take its traffic.
    */
   #resolveBackend(
     namespace: string,
@@ -432,7 +482,7 @@ class Compilation {
     weight: number,
     subject: Subject,
     field: string,
-  ): BackendConfig | undefined {
+  ): BackendConfig {
     const key = formatKey({ namespace, name: service });
     const portText = ref.name ?? String(ref.number);
     const resolution = this.#endpoints.resolve(namespace, service, ref);
@@ -442,9 +492,9 @@ class Compilation {
           subject,
           Reason.UnsupportedBackend,
           `${field}.name`,
-          `Service "${key}" is of type ExternalName, which is not served (it would let a namespace proxy to any host)`,
+          `Service "${key}" is of type ExternalName, which is not served (it would let a namespace proxy to any host); requests get 503`,
         );
-        return undefined;
+        return { service: key, port: portText, weight, endpoints: [] };
       case "serviceNotFound":
         this.#reporter.error(
           subject,
@@ -486,7 +536,7 @@ class Compilation {
           subject,
           Reason.SecretNotFound,
           "spec.tls.upstream.caSecretName",
-          `Secret "${key}" does not exist`,
+          `Secret "${key}" does not exist; its routes answer 503 until backends can be verified`,
         );
         return null;
       }
@@ -551,15 +601,31 @@ class Compilation {
         );
         return;
       }
+      if (!backend) {
+        this.#reporter.error(
+          subject,
+          Reason.Invalid,
+          `${field}.http`,
+          "a Passthrough host needs a backend: a path, or spec.defaultBackend",
+        );
+        return;
+      }
       const clusterId = this.#backendCluster(
         backend,
         policy,
         subject,
         paths[chosen] ? `${field}.http.paths[${chosen}].backend` : "spec.defaultBackend",
       );
-      if (clusterId === undefined) return;
       this.#passthrough.set(rule.host, { clusterId, namespace: subject.namespace, owner });
     });
+    if ((ingress.spec?.tls ?? []).length > 0) {
+      this.#reporter.warning(
+        subject,
+        Reason.Ignored,
+        "spec.tls",
+        "under Passthrough the backend holds the certificate; spec.tls is not used",
+      );
+    }
   }
 
   #vhostOwner(host: string): string {
@@ -568,13 +634,17 @@ class Compilation {
     return first?.owner ?? `in namespace ${vhost?.namespace ?? "?"}`;
   }
 
-  /** spec.tls of the Ingress: each Secret checked once, each listed host checked for coverage. */
+  /**
+   * spec.tls of the Ingress: each Secret checked once, each listed host checked for coverage.
+   * Returns the hosts it bound a valid certificate to.
+   */
   #collectIngressTls(
     ingress: V1Ingress,
     subject: Subject,
     policy: EffectivePolicy,
     ingressHosts: Set<string>,
-  ): void {
+  ): Set<string> {
+    const bound = new Set<string>();
     (ingress.spec?.tls ?? []).forEach((entry, k) => {
       const field = `spec.tls[${k}]`;
       if (!entry.secretName) return; // no Secret: the policy's or the default certificate serves these hosts
@@ -590,6 +660,9 @@ class Compilation {
           ? entry.hosts
           : [...ingressHosts].filter((h) => h !== ANY_HOST);
       hosts.forEach((host, m) => {
+        const vhost = this.#vhosts.get(host);
+        // Only hosts this namespace holds: another tenant's host keeps its own certificate.
+        if (vhost && vhost.namespace !== subject.namespace) return;
         if (!hostCovered(host, certificate.dnsNames)) {
           this.#reporter.error(
             subject,
@@ -599,13 +672,15 @@ class Compilation {
           );
           return;
         }
-        this.#vhosts.get(host)?.tlsCandidates.push({ certificate, policy });
+        vhost?.tlsCandidates.push({ certificate, policy, from: "ingress" });
+        bound.add(host);
       });
     });
+    return bound;
   }
 
-  /** spec.tls.certificate of the effective policy, for the Ingress's hosts. */
-  #collectPolicyTls(policy: EffectivePolicy, ingressHosts: Set<string>): void {
+  /** spec.tls.certificate of the effective policy, for the Ingress's hosts its own spec.tls does not serve. */
+  #collectPolicyTls(policy: EffectivePolicy, hosts: readonly string[]): void {
     const spec = policy.tls.certificate;
     if (!spec || !policy.tlsFrom) return;
     const subject = policySubject(policy.tlsFrom);
@@ -622,7 +697,7 @@ class Compilation {
     }
     const certificate = this.#certificate(subject.namespace, spec.secretName, subject, field);
     if (!certificate) return;
-    for (const host of ingressHosts) {
+    for (const host of hosts) {
       if (host === ANY_HOST) continue;
       if (!hostCovered(host, certificate.dnsNames)) {
         this.#reporter.error(
@@ -633,7 +708,7 @@ class Compilation {
         );
         continue;
       }
-      this.#vhosts.get(host)?.tlsCandidates.push({ certificate, policy });
+      this.#vhosts.get(host)?.tlsCandidates.push({ certificate, policy, from: "policy" });
     }
   }
 
@@ -694,9 +769,10 @@ class Compilation {
 
   #hostTls(vhost: VirtualHostDraft, fallback: CertificateConfig | undefined): HostTlsConfig | null {
     const chosen =
+      vhost.tlsCandidates.find((c) => c.from === "ingress") ??
       vhost.tlsCandidates[0] ??
       (fallback && (vhost.host === ANY_HOST || hostCovered(vhost.host, fallback.dnsNames))
-        ? { certificate: fallback, policy: vhost.policy }
+        ? { certificate: fallback, policy: vhost.policy, from: "policy" }
         : undefined);
     if (!chosen) return null;
     const tls = chosen.policy.tls;

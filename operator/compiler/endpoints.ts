@@ -54,14 +54,16 @@ export class EndpointIndex {
       ref.name !== undefined ? p.name === ref.name : p.port === ref.number,
     );
     if (!port) return { kind: "portNotFound" };
-    return { kind: "ok", port, endpoints: this.#endpoints(key, port) };
+    return { kind: "ok", port, endpoints: this.#endpoints(key, found, port) };
   }
 
-  #endpoints(serviceKey: string, servicePort: V1ServicePort): EndpointConfig[] {
+  #endpoints(serviceKey: string, service: V1Service, servicePort: V1ServicePort): EndpointConfig[] {
     const byId = new Map<string, EndpointConfig>();
     const wantedName = servicePort.name ?? "";
-    for (const slice of this.#slices.get(serviceKey) ?? []) {
-      if (slice.addressType !== "IPv4" && slice.addressType !== "IPv6") continue;
+    const slices = this.#slices.get(serviceKey) ?? [];
+    const family = addressFamily(service, slices);
+    for (const slice of slices) {
+      if (slice.addressType !== family) continue;
       const slicePort = (slice.ports ?? []).find(
         (p) => (p.name ?? "") === wantedName && (p.protocol ?? "TCP") === "TCP",
       );
@@ -75,18 +77,44 @@ export class EndpointIndex {
             ? `pod:${endpoint.targetRef.name}`
             : `address:${address}`;
         const id = endpointId(serviceKey, identity, slicePort.port);
-        byId.set(id, {
+        const candidate: EndpointConfig = {
           id,
           address,
           port: slicePort.port,
           ready,
           serving: endpoint.conditions?.serving ?? ready,
           terminating: endpoint.conditions?.terminating ?? false,
-        });
+        };
+        const seen = byId.get(id);
+        byId.set(id, seen ? preferred(seen, candidate) : candidate);
       }
     }
     return [...byId.values()].sort((a, b) => compareStrings(a.id, b.id));
   }
+}
+
+/**
+ * The one address family a Service's endpoints are taken from, so that a dual-stack pod (listed in an
+ * IPv4 and an IPv6 slice under the same id) is one endpoint: the Service's primary family
+ * (spec.ipFamilies[0]) when it has slices, else IPv4 when there are IPv4 slices, else IPv6.
+ */
+function addressFamily(service: V1Service, slices: readonly V1EndpointSlice[]): string {
+  const present = new Set(slices.map((s) => s.addressType));
+  const primary = service.spec?.ipFamilies?.[0];
+  if (primary && present.has(primary)) return primary;
+  return present.has("IPv4") ? "IPv4" : "IPv6";
+}
+
+/**
+ * Of two copies of one endpoint (slices overlap while the controller moves endpoints between them),
+ * the more usable wins (ready, then serving, then not terminating), then the lower address, so the
+ * result does not depend on the order slices are read in.
+ */
+function preferred(a: EndpointConfig, b: EndpointConfig): EndpointConfig {
+  const rank = (e: EndpointConfig): number =>
+    (e.ready ? 4 : 0) + (e.serving ? 2 : 0) + (e.terminating ? 0 : 1);
+  if (rank(a) !== rank(b)) return rank(a) > rank(b) ? a : b;
+  return compareStrings(a.address, b.address) <= 0 ? a : b;
 }
 
 /** 16 hex characters of sha256 over the endpoint's stable identity. */

@@ -35,6 +35,7 @@ export function classifyIngresses(
   const result: IngressClassification = { ours: new Map(), foreign: new Set() };
   for (const ingress of ingresses) {
     const key = formatKey(keyOf(ingress));
+    const fromField = ingress.spec?.ingressClassName !== undefined;
     const className =
       ingress.spec?.ingressClassName ?? ingress.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
     const named = className === options.ingressClassName;
@@ -47,7 +48,7 @@ export function classifyIngresses(
       reporter.error(
         ingressSubject(ingress),
         Reason.NotOurClass,
-        "spec.ingressClassName",
+        fromField ? "spec.ingressClassName" : `metadata.annotations["${LEGACY_CLASS_ANNOTATION}"]`,
         `IngressClass "${options.ingressClassName}" names controller "${ourClass?.spec?.controller ?? ""}", not "${CONTROLLER_NAME}"`,
       );
     }

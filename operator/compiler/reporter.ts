@@ -32,6 +32,8 @@ const MAX_MESSAGES = 5;
 
 export class Reporter {
   readonly #diagnostics: Diagnostic[] = [];
+  /** Keys of the diagnostics above: a problem met again (a Secret used by two routes) is told once. */
+  readonly #seen = new Set<string>();
   readonly #subjects = new Map<string, Subject>();
   /** Problems that flip a condition (errors, and CertificatePending). */
   readonly #failing = new Map<string, Diagnostic[]>();
@@ -69,6 +71,9 @@ export class Reporter {
       field,
       message,
     };
+    const identity = JSON.stringify(diagnostic);
+    if (this.#seen.has(identity)) return;
+    this.#seen.add(identity);
     this.#diagnostics.push(diagnostic);
     if (fails) {
       const key = subjectKey(subject);

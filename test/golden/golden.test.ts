@@ -37,12 +37,23 @@ function runCase(inFile: string): { text: string; input: CompilerInput; options:
   const objects = load(inFile);
   const caseDoc = objects.find((o) => o.object.kind === "GoldenCase");
   const spec = (caseDoc?.object.spec ?? {}) as GoldenCase;
-  const fixtures = (spec.fixtures ?? []).flatMap((name) => load(join(here, "fixtures", `${name}.yaml`)));
-  const { input, problems } = buildCompilerInput([...objects.filter((o) => o !== caseDoc), ...fixtures]);
+  const fixtures = (spec.fixtures ?? []).flatMap((name) =>
+    load(join(here, "fixtures", `${name}.yaml`)),
+  );
+  const { input, problems } = buildCompilerInput([
+    ...objects.filter((o) => o !== caseDoc),
+    ...fixtures,
+  ]);
   const { now, ...rest } = spec.options ?? {};
-  const options: CompilerOptions = { ...defaultCompilerOptions(new Date(now ?? GOLDEN_NOW)), ...rest };
+  const options: CompilerOptions = {
+    ...defaultCompilerOptions(new Date(now ?? GOLDEN_NOW)),
+    ...rest,
+  };
   const output = compile(input, options);
-  const admission = problems.map((p) => `${p.object ? `${p.object.kind} ${p.object.namespace}/${p.object.name}: ` : ""}${p.message}`);
+  const admission = problems.map(
+    (p) =>
+      `${p.object ? `${p.object.kind} ${p.object.namespace}/${p.object.name}: ` : ""}${p.message}`,
+  );
   const text = stringify(
     { description: spec.description ?? "", admission, ...output },
     { lineWidth: 0, sortMapEntries: false },
@@ -71,7 +82,11 @@ for (const file of cases) {
     const { text, input, options } = runCase(join(here, file));
     const outFile = join(here, `${name}.out.yaml`);
     if (update) writeFileSync(outFile, text);
-    assert.equal(text, readFileSync(outFile, "utf8"), `${name}: output differs (UPDATE_GOLDEN=1 to accept)`);
+    assert.equal(
+      text,
+      readFileSync(outFile, "utf8"),
+      `${name}: output differs (UPDATE_GOLDEN=1 to accept)`,
+    );
     const again = compile(reversed(input), options);
     assert.deepEqual(again, compile(input, options), `${name}: output depends on input order`);
   });
