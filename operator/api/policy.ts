@@ -14,6 +14,7 @@ export type LoadBalancerPolicy = WithMetadata<Generated>;
 export type PolicySpec = Generated["spec"];
 export type PolicyTargetRef = PolicySpec["targetRefs"][number];
 export type TlsSpec = NonNullable<PolicySpec["tls"]>;
+export type CertificateSpec = NonNullable<PolicySpec["certificate"]>;
 export type AffinitySpec = NonNullable<PolicySpec["affinity"]>;
 export type BalancerSpec = NonNullable<PolicySpec["balancer"]>;
 export type BackendSplitSpec = NonNullable<PolicySpec["backendSplits"]>[number];

@@ -679,12 +679,12 @@ class Compilation {
     return bound;
   }
 
-  /** spec.tls.certificate of the effective policy, for the Ingress's hosts its own spec.tls does not serve. */
+  /** spec.certificate of the effective policy, for the Ingress's hosts its own spec.tls does not serve. */
   #collectPolicyTls(policy: EffectivePolicy, hosts: readonly string[]): void {
-    const spec = policy.tls.certificate;
-    if (!spec || !policy.tlsFrom) return;
-    const subject = policySubject(policy.tlsFrom);
-    const field = "spec.tls.certificate.secretName";
+    const spec = policy.certificate;
+    if (!spec || !policy.certificateFrom) return;
+    const subject = policySubject(policy.certificateFrom);
+    const field = "spec.certificate.secretName";
     const key = formatKey({ namespace: subject.namespace, name: spec.secretName });
     if (spec.issuerRef && !this.#secrets.has(key)) {
       this.#reporter.warning(

@@ -6,6 +6,7 @@ import type {
   AffinitySpec,
   BackendSplitSpec,
   BalancerSpec,
+  CertificateSpec,
   HealthCheckSpec,
   LimitsSpec,
   LoadBalancerPolicy,
@@ -18,6 +19,10 @@ import type {
 export interface EffectivePolicy {
   tls: TlsSpec;
   tlsFrom: LoadBalancerPolicy | undefined;
+  /** The certificate for hosts the Ingress's own spec.tls does not serve; its own section, so that a
+   * policy tuning tls options does not drop the class's wildcard certificate. */
+  certificate: CertificateSpec | undefined;
+  certificateFrom: LoadBalancerPolicy | undefined;
   balancer: BalancerSpec;
   affinity: AffinitySpec | undefined;
   /** backendSplits apply only from a policy that targets the Ingress itself (its Services live there). */
@@ -34,7 +39,15 @@ export function resolveEffectivePolicy(
   classPolicy: LoadBalancerPolicy | undefined,
 ): EffectivePolicy {
   const pick = <
-    K extends "tls" | "balancer" | "affinity" | "healthCheck" | "timeouts" | "limits" | "retry",
+    K extends
+      | "tls"
+      | "certificate"
+      | "balancer"
+      | "affinity"
+      | "healthCheck"
+      | "timeouts"
+      | "limits"
+      | "retry",
   >(
     section: K,
   ): { value: LoadBalancerPolicy["spec"][K] | undefined; from: LoadBalancerPolicy | undefined } => {
@@ -45,9 +58,12 @@ export function resolveEffectivePolicy(
     return { value: undefined, from: undefined };
   };
   const tls = pick("tls");
+  const certificate = pick("certificate");
   return {
     tls: tls.value ?? defaultPolicySection("tls"),
     tlsFrom: tls.from,
+    certificate: certificate.value,
+    certificateFrom: certificate.from,
     balancer: pick("balancer").value ?? defaultPolicySection("balancer"),
     affinity: pick("affinity").value,
     backendSplits: ingressPolicy?.spec.backendSplits ?? [],

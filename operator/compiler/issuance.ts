@@ -1,4 +1,4 @@
-// cert-manager issuance intents: for each accepted policy with tls.certificate.issuerRef, the
+// cert-manager issuance intents: for each accepted policy with certificate.issuerRef, the
 // Certificate the operator should apply. Wildcard names can only be validated by ACME through DNS-01,
 // so an ACME issuer without a DNS-01 solver is reported instead of left to fail at the CA.
 import type { V1Ingress } from "@kubernetes/client-node";
@@ -30,7 +30,7 @@ export function buildCertificateRequests(
   for (const policy of policies) {
     if (!policy || seen.has(policy)) continue;
     seen.add(policy);
-    const certificate = policy.spec.tls?.certificate;
+    const certificate = policy.spec.certificate;
     if (!certificate?.issuerRef) continue;
     const subject = policySubject(policy);
     const dnsNames = [...new Set(certificate.dnsNames ?? hostsOf(policy, ours))].sort(
@@ -40,13 +40,13 @@ export function buildCertificateRequests(
       reporter.error(
         subject,
         Reason.Invalid,
-        "spec.tls.certificate.dnsNames",
+        "spec.certificate.dnsNames",
         "no names to issue: set dnsNames or target Ingresses with hosts",
       );
       continue;
     }
     const issuer = findIssuer(policy, input);
-    const issuerField = "spec.tls.certificate.issuerRef";
+    const issuerField = "spec.certificate.issuerRef";
     if (certificate.issuerRef.group === "cert-manager.io" && !issuer) {
       reporter.error(
         subject,
@@ -100,7 +100,7 @@ function findIssuer(
   policy: LoadBalancerPolicy,
   input: CompilerInput,
 ): CertManagerIssuerSpec | undefined {
-  const ref = policy.spec.tls?.certificate?.issuerRef;
+  const ref = policy.spec.certificate?.issuerRef;
   if (!ref) return undefined;
   const namespace = policy.metadata.namespace ?? "";
   const found =

@@ -21,7 +21,7 @@ export const loadBalancerPolicySchema = {
     },
     "spec": {
       "type": "object",
-      "description": "Desired behaviour. Each top-level section (tls, balancer, affinity, backendSplits, healthCheck, timeouts, limits, retry) is taken whole from the most specific policy that sets it: a policy targeting the Ingress, else one targeting the IngressClass, else the defaults written in this schema.",
+      "description": "Desired behaviour. Each top-level section (tls, certificate, balancer, affinity, backendSplits, healthCheck, timeouts, limits, retry) is taken whole from the most specific policy that sets it: a policy targeting the Ingress, else one targeting the IngressClass, else the defaults written in this schema.",
       "required": [
         "targetRefs"
       ],
@@ -35,6 +35,11 @@ export const loadBalancerPolicySchema = {
           "rule": "!has(self.tls) || self.tls.mode != 'Passthrough' || !has(self.backendSplits)",
           "message": "backendSplits route by path and are not available with tls.mode Passthrough",
           "fieldPath": ".backendSplits"
+        },
+        {
+          "rule": "!has(self.tls) || self.tls.mode != 'Passthrough' || !has(self.certificate)",
+          "message": "a Passthrough host keeps its certificate on the backend; certificate must not be set",
+          "fieldPath": ".certificate"
         }
       ],
       "properties": {
@@ -92,11 +97,6 @@ export const loadBalancerPolicySchema = {
               "rule": "self.mode == 'Reencrypt' ? has(self.upstream) : !has(self.upstream)",
               "message": "upstream is required when mode is Reencrypt and allowed only then",
               "fieldPath": ".upstream"
-            },
-            {
-              "rule": "self.mode != 'Passthrough' || !has(self.certificate)",
-              "message": "a Passthrough host keeps its certificate on the backend; certificate must not be set",
-              "fieldPath": ".certificate"
             }
           ],
           "properties": {
@@ -109,70 +109,6 @@ export const loadBalancerPolicySchema = {
                 "Passthrough"
               ],
               "default": "Terminate"
-            },
-            "certificate": {
-              "type": "object",
-              "description": "The certificate served for the targeted hosts that the Ingress's own spec.tls does not cover, typically a wildcard. Either an existing kubernetes.io/tls Secret, or issued by cert-manager into that Secret when issuerRef is set.",
-              "required": [
-                "secretName"
-              ],
-              "x-kubernetes-validations": [
-                {
-                  "rule": "!has(self.dnsNames) || has(self.issuerRef)",
-                  "message": "dnsNames is used only for issuance and requires issuerRef",
-                  "fieldPath": ".dnsNames"
-                }
-              ],
-              "properties": {
-                "secretName": {
-                  "type": "string",
-                  "description": "Name of a kubernetes.io/tls Secret in the policy's namespace. With issuerRef, cert-manager writes the issued certificate into this Secret.",
-                  "minLength": 1,
-                  "maxLength": 253,
-                  "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-                },
-                "issuerRef": {
-                  "type": "object",
-                  "description": "The cert-manager Issuer or ClusterIssuer that issues the certificate. Wildcard names can only be issued through an ACME DNS-01 solver (or a non-ACME issuer).",
-                  "required": [
-                    "name"
-                  ],
-                  "properties": {
-                    "name": {
-                      "type": "string",
-                      "description": "Name of the issuer.",
-                      "minLength": 1,
-                      "maxLength": 253
-                    },
-                    "kind": {
-                      "type": "string",
-                      "description": "Issuer (in the policy's namespace) or ClusterIssuer. Default Issuer.",
-                      "enum": [
-                        "Issuer",
-                        "ClusterIssuer"
-                      ],
-                      "default": "Issuer"
-                    },
-                    "group": {
-                      "type": "string",
-                      "description": "API group of the issuer. Default cert-manager.io.",
-                      "maxLength": 253,
-                      "default": "cert-manager.io"
-                    }
-                  }
-                },
-                "dnsNames": {
-                  "type": "array",
-                  "description": "Names to request, such as \"*.example.com\" and \"example.com\". Default: every host of the targeted Ingresses.",
-                  "maxItems": 100,
-                  "x-kubernetes-list-type": "set",
-                  "items": {
-                    "type": "string",
-                    "maxLength": 253,
-                    "pattern": "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-                  }
-                }
-              }
             },
             "minVersion": {
               "type": "string",
@@ -195,7 +131,11 @@ export const loadBalancerPolicySchema = {
             "hsts": {
               "type": "object",
               "description": "Strict-Transport-Security sent on HTTPS responses. Ignored for Passthrough.",
-              "default": {},
+              "default": {
+                "maxAgeSeconds": 31536000,
+                "includeSubDomains": false,
+                "preload": false
+              },
               "x-kubernetes-validations": [
                 {
                   "rule": "!self.preload || (self.includeSubDomains && self.maxAgeSeconds >= 31536000)",
@@ -278,6 +218,70 @@ export const loadBalancerPolicySchema = {
             }
           }
         },
+        "certificate": {
+          "type": "object",
+          "description": "The certificate served for the targeted hosts that the Ingress's own spec.tls does not cover, typically a wildcard (ignored for Passthrough: the backend holds its own). Either an existing kubernetes.io/tls Secret, or issued by cert-manager into that Secret when issuerRef is set.",
+          "required": [
+            "secretName"
+          ],
+          "x-kubernetes-validations": [
+            {
+              "rule": "!has(self.dnsNames) || has(self.issuerRef)",
+              "message": "dnsNames is used only for issuance and requires issuerRef",
+              "fieldPath": ".dnsNames"
+            }
+          ],
+          "properties": {
+            "secretName": {
+              "type": "string",
+              "description": "Name of a kubernetes.io/tls Secret in the policy's namespace. With issuerRef, cert-manager writes the issued certificate into this Secret.",
+              "minLength": 1,
+              "maxLength": 253,
+              "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+            },
+            "issuerRef": {
+              "type": "object",
+              "description": "The cert-manager Issuer or ClusterIssuer that issues the certificate. Wildcard names can only be issued through an ACME DNS-01 solver (or a non-ACME issuer).",
+              "required": [
+                "name"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "description": "Name of the issuer.",
+                  "minLength": 1,
+                  "maxLength": 253
+                },
+                "kind": {
+                  "type": "string",
+                  "description": "Issuer (in the policy's namespace) or ClusterIssuer. Default Issuer.",
+                  "enum": [
+                    "Issuer",
+                    "ClusterIssuer"
+                  ],
+                  "default": "Issuer"
+                },
+                "group": {
+                  "type": "string",
+                  "description": "API group of the issuer. Default cert-manager.io.",
+                  "maxLength": 253,
+                  "default": "cert-manager.io"
+                }
+              }
+            },
+            "dnsNames": {
+              "type": "array",
+              "description": "Names to request, such as \"*.example.com\" and \"example.com\". Default: every host of the targeted Ingresses.",
+              "maxItems": 100,
+              "x-kubernetes-list-type": "set",
+              "items": {
+                "type": "string",
+                "maxLength": 253,
+                "pattern": "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+              }
+            }
+          }
+        },
         "balancer": {
           "type": "object",
           "description": "How an endpoint is picked when no affinity cookie decides.",
@@ -330,12 +334,24 @@ export const loadBalancerPolicySchema = {
                   "type": "string",
                   "description": "Lifetime of the pin; sent as Max-Age and enforced by the proxy from the expiry signed into the cookie. Omitted: a session cookie whose signed expiry is 24h.",
                   "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "duration(self) > duration('0s')",
+                      "message": "must be longer than 0s"
+                    }
+                  ],
                   "maxLength": 24
                 },
                 "idleTimeout": {
                   "type": "string",
                   "description": "Drop the pin when the user has sent no request for this long; the proxy refreshes the cookie as it is used. Omitted: no idle limit.",
                   "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "duration(self) > duration('0s')",
+                      "message": "must be longer than 0s"
+                    }
+                  ],
                   "maxLength": 24
                 },
                 "path": {
@@ -395,6 +411,12 @@ export const loadBalancerPolicySchema = {
               "type": "string",
               "description": "With Drain, how long pinned users may keep using a terminating endpoint.",
               "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "duration(self) > duration('0s')",
+                  "message": "must be longer than 0s"
+                }
+              ],
               "maxLength": 24
             }
           }
@@ -523,6 +545,12 @@ export const loadBalancerPolicySchema = {
                   "type": "string",
                   "description": "Time between probes. Default 5s.",
                   "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "duration(self) > duration('0s')",
+                      "message": "must be longer than 0s"
+                    }
+                  ],
                   "maxLength": 24,
                   "default": "5s"
                 },
@@ -530,6 +558,12 @@ export const loadBalancerPolicySchema = {
                   "type": "string",
                   "description": "Probe timeout. Default 2s.",
                   "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "duration(self) > duration('0s')",
+                      "message": "must be longer than 0s"
+                    }
+                  ],
                   "maxLength": 24,
                   "default": "2s"
                 },
@@ -568,6 +602,12 @@ export const loadBalancerPolicySchema = {
                   "type": "string",
                   "description": "How long an ejected endpoint is left out. Default 30s.",
                   "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "duration(self) > duration('0s')",
+                      "message": "must be longer than 0s"
+                    }
+                  ],
                   "maxLength": 24,
                   "default": "30s"
                 },
@@ -591,6 +631,12 @@ export const loadBalancerPolicySchema = {
               "type": "string",
               "description": "Opening a connection (and TLS handshake) to a backend. Default 5s.",
               "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "duration(self) > duration('0s')",
+                  "message": "must be longer than 0s"
+                }
+              ],
               "maxLength": 24,
               "default": "5s"
             },
@@ -598,6 +644,12 @@ export const loadBalancerPolicySchema = {
               "type": "string",
               "description": "From the request being sent until the backend's response headers arrive. Default 60s.",
               "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "duration(self) > duration('0s')",
+                  "message": "must be longer than 0s"
+                }
+              ],
               "maxLength": 24,
               "default": "60s"
             },
@@ -605,6 +657,12 @@ export const loadBalancerPolicySchema = {
               "type": "string",
               "description": "How long an idle keep-alive connection to a backend is kept. Default 60s.",
               "pattern": "^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "duration(self) > duration('0s')",
+                  "message": "must be longer than 0s"
+                }
+              ],
               "maxLength": 24,
               "default": "60s"
             }
@@ -707,7 +765,7 @@ export const loadBalancerPolicySchema = {
         },
         "certificate": {
           "type": "object",
-          "description": "The served certificate of spec.tls.certificate, when resolved.",
+          "description": "The served certificate of spec.certificate, when resolved.",
           "properties": {
             "secretName": {
               "type": "string",

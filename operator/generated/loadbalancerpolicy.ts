@@ -10,7 +10,7 @@ export type components = {
             /** @description Kind is a string value representing the REST resource this object represents. */
             kind?: string;
             metadata?: Record<string, never>;
-            /** @description Desired behaviour. Each top-level section (tls, balancer, affinity, backendSplits, healthCheck, timeouts, limits, retry) is taken whole from the most specific policy that sets it: a policy targeting the Ingress, else one targeting the IngressClass, else the defaults written in this schema. */
+            /** @description Desired behaviour. Each top-level section (tls, certificate, balancer, affinity, backendSplits, healthCheck, timeouts, limits, retry) is taken whole from the most specific policy that sets it: a policy targeting the Ingress, else one targeting the IngressClass, else the defaults written in this schema. */
             spec: {
                 /** @description The objects this policy applies to, in the policy's own namespace: Ingresses, or the IngressClass (cluster-scoped) to set defaults for every Ingress of the class. A policy targeting an IngressClass is honoured only in the controller's namespace. */
                 targetRefs: {
@@ -36,29 +36,6 @@ export type components = {
                      * @enum {string}
                      */
                     mode: "Terminate" | "Reencrypt" | "Passthrough";
-                    /** @description The certificate served for the targeted hosts that the Ingress's own spec.tls does not cover, typically a wildcard. Either an existing kubernetes.io/tls Secret, or issued by cert-manager into that Secret when issuerRef is set. */
-                    certificate?: {
-                        /** @description Name of a kubernetes.io/tls Secret in the policy's namespace. With issuerRef, cert-manager writes the issued certificate into this Secret. */
-                        secretName: string;
-                        /** @description The cert-manager Issuer or ClusterIssuer that issues the certificate. Wildcard names can only be issued through an ACME DNS-01 solver (or a non-ACME issuer). */
-                        issuerRef?: {
-                            /** @description Name of the issuer. */
-                            name: string;
-                            /**
-                             * @description Issuer (in the policy's namespace) or ClusterIssuer. Default Issuer.
-                             * @default Issuer
-                             * @enum {string}
-                             */
-                            kind: "Issuer" | "ClusterIssuer";
-                            /**
-                             * @description API group of the issuer. Default cert-manager.io.
-                             * @default cert-manager.io
-                             */
-                            group: string;
-                        };
-                        /** @description Names to request, such as "*.example.com" and "example.com". Default: every host of the targeted Ingresses. */
-                        dnsNames?: string[];
-                    };
                     /**
                      * @description Lowest TLS version accepted from clients. Default TLSv1.2; older versions are never offered.
                      * @default TLSv1.2
@@ -73,7 +50,11 @@ export type components = {
                     cipherPolicy: "Modern" | "Strict";
                     /**
                      * @description Strict-Transport-Security sent on HTTPS responses. Ignored for Passthrough.
-                     * @default {}
+                     * @default {
+                     *       "maxAgeSeconds": 31536000,
+                     *       "includeSubDomains": false,
+                     *       "preload": false
+                     *     }
                      */
                     hsts: {
                         /**
@@ -121,6 +102,29 @@ export type components = {
                         /** @description Name the backend certificate must carry and that is sent as SNI. Default the Service's cluster DNS name, <service>.<namespace>.svc. */
                         serverName?: string;
                     };
+                };
+                /** @description The certificate served for the targeted hosts that the Ingress's own spec.tls does not cover, typically a wildcard (ignored for Passthrough: the backend holds its own). Either an existing kubernetes.io/tls Secret, or issued by cert-manager into that Secret when issuerRef is set. */
+                certificate?: {
+                    /** @description Name of a kubernetes.io/tls Secret in the policy's namespace. With issuerRef, cert-manager writes the issued certificate into this Secret. */
+                    secretName: string;
+                    /** @description The cert-manager Issuer or ClusterIssuer that issues the certificate. Wildcard names can only be issued through an ACME DNS-01 solver (or a non-ACME issuer). */
+                    issuerRef?: {
+                        /** @description Name of the issuer. */
+                        name: string;
+                        /**
+                         * @description Issuer (in the policy's namespace) or ClusterIssuer. Default Issuer.
+                         * @default Issuer
+                         * @enum {string}
+                         */
+                        kind: "Issuer" | "ClusterIssuer";
+                        /**
+                         * @description API group of the issuer. Default cert-manager.io.
+                         * @default cert-manager.io
+                         */
+                        group: string;
+                    };
+                    /** @description Names to request, such as "*.example.com" and "example.com". Default: every host of the targeted Ingresses. */
+                    dnsNames?: string[];
                 };
                 /** @description How an endpoint is picked when no affinity cookie decides. */
                 balancer?: {
@@ -335,7 +339,7 @@ export type components = {
                     /** @description Human-readable detail, naming the field at fault. */
                     message: string;
                 }[];
-                /** @description The served certificate of spec.tls.certificate, when resolved. */
+                /** @description The served certificate of spec.certificate, when resolved. */
                 certificate?: {
                     /** @description The Secret holding it. */
                     secretName?: string;
