@@ -116,13 +116,19 @@ describe("backends", () => {
     ]);
   });
 
-  test("the service name is a DNS-1035 label", () => {
-    assert.deepEqual(
-      messages({ defaultBackend: { service: { name: "1web", port: { number: 80 } } } }),
-      [
-        `spec.defaultBackend.service.name: Invalid value: "1web": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')`,
-      ],
-    );
+  test("the service name is an RFC 1123 label (RelaxedServiceNameValidation)", () => {
+    const name = (value: string) =>
+      messages({ defaultBackend: { service: { name: value, port: { number: 80 } } } });
+    assert.deepEqual(name("1web"), []);
+    assert.deepEqual(name("Web"), [
+      `spec.defaultBackend.service.name: Invalid value: "Web": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`,
+    ]);
+    assert.deepEqual(name("web.x"), [
+      'spec.defaultBackend.service.name: Invalid value: "web.x": must not contain dots',
+    ]);
+    assert.deepEqual(name("w".repeat(64)), [
+      `spec.defaultBackend.service.name: Invalid value: "${"w".repeat(64)}": must be no more than 63 characters`,
+    ]);
     assert.deepEqual(messages({ defaultBackend: { service: { port: { number: 80 } } } }), [
       "spec.defaultBackend.service.name: Required value",
     ]);

@@ -16,7 +16,7 @@ import {
   unknownField,
 } from "./messages.ts";
 import {
-  isDNS1035Label,
+  isDNS1123Label,
   isDNS1123Subdomain,
   isValidPathSegmentName,
   isValidPortName,
@@ -289,8 +289,10 @@ function validateBackend(backend: JsonObject, path: string): FieldError[] {
   const service = record(backend.service);
   const namePath = child(child(path, "service"), "name");
   const name = typeof service.name === "string" ? service.name : "";
+  // RelaxedServiceNameValidation (beta, on by default since 1.36): NameIsDNSLabel, an RFC 1123
+  // label, rather than ValidateServiceName's DNS-1035 label; "1web" is accepted.
   if (name === "") errors.push(required(namePath));
-  else for (const msg of isDNS1035Label(name)) errors.push(invalid(namePath, name, msg));
+  else for (const msg of isDNS1123Label(name)) errors.push(invalid(namePath, name, msg));
 
   const port = record(service.port);
   const portPath = child(child(path, "service"), "port");

@@ -6,12 +6,10 @@ import { isJsonObject } from "./structural.ts";
 
 const DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_SUBDOMAIN = `${DNS1123_LABEL}(\\.${DNS1123_LABEL})*`;
-const DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const WILDCARD_DNS1123_SUBDOMAIN = `\\*\\.${DNS1123_SUBDOMAIN}`;
 
 const dns1123Label = new RegExp(`^${DNS1123_LABEL}$`);
 const dns1123Subdomain = new RegExp(`^${DNS1123_SUBDOMAIN}$`);
-const dns1035Label = new RegExp(`^${DNS1035_LABEL}$`);
 const wildcardDns1123Subdomain = new RegExp(`^${WILDCARD_DNS1123_SUBDOMAIN}$`);
 
 /** Length as Go's len(): bytes of UTF-8. */
@@ -65,23 +63,6 @@ export function isDNS1123Subdomain(value: string): string[] {
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
         DNS1123_SUBDOMAIN,
         "example.com",
-      ),
-    );
-  }
-  return errors;
-}
-
-/** validation.IsDNS1035Label. */
-export function isDNS1035Label(value: string): string[] {
-  const errors: string[] = [];
-  if (byteLength(value) > 63) errors.push(maxLenError(63));
-  if (!dns1035Label.test(value)) {
-    errors.push(
-      regexError(
-        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
-        DNS1035_LABEL,
-        "my-name",
-        "abc-123",
       ),
     );
   }

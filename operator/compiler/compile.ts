@@ -66,6 +66,11 @@ interface VirtualHostDraft {
   tlsCandidates: TlsCandidate[];
   /** Policy of the Ingress that created the host: settles TLS options when the certificate is the default one. */
   policy: EffectivePolicy;
+  /**
+   * Set when an Ingress listed the host in spec.tls or its policy names a certificate: the host is
+   * meant for HTTPS, so if no certificate serves it, it must not silently fall back to plain HTTP.
+   */
+  tlsIntent: { policy: EffectivePolicy; subject: Subject; field: string } | undefined;
 }
 
 export function compile(input: CompilerInput, options: CompilerOptions): CompilerOutput {
@@ -192,7 +197,8 @@ class Compilation {
   /** Every replica rotates on the shortest period any policy asks for. */
   #noteRotation(policy: EffectivePolicy): void {
     const seconds = parseDurationSeconds(policy.tls.sessionResumption.rotationPeriod);
-    if (seconds === undefined || !policy.tlsFrom) return;
+    // A policy that turns tickets off has no say in how often the keys of others rotate.
+    if (seconds === undefined || !policy.tlsFrom || !policy.tls.sessionResumption.tickets) return;
     this.#rotationSeconds = this.#rotationSet ? Math.min(this.#rotationSeconds, seconds) : seconds;
     this.#rotationSet = true;
   }
@@ -352,6 +358,7 @@ class Compilation {
         routes: new Map(),
         defaultClusterId: null,
         tlsCandidates: [],
+        tlsIntent: undefined,
         policy,
       };
       this.#vhosts.set(host, vhost);
@@ -647,6 +654,11 @@ class Compilation {
     const bound = new Set<string>();
     (ingress.spec?.tls ?? []).forEach((entry, k) => {
       const field = `spec.tls[${k}]`;
+      const listed =
+        entry.hosts && entry.hosts.length > 0
+          ? entry.hosts
+          : [...ingressHosts].filter((h) => h !== ANY_HOST);
+      for (const host of listed) this.#markTlsIntent(host, policy, subject, field);
       if (!entry.secretName) return; // no Secret: the policy's or the default certificate serves these hosts
       const certificate = this.#certificate(
         subject.namespace,
@@ -679,12 +691,22 @@ class Compilation {
     return bound;
   }
 
+  /** Records that a host of this namespace is meant to be served over HTTPS. */
+  #markTlsIntent(host: string, policy: EffectivePolicy, subject: Subject, field: string): void {
+    const vhost = this.#vhosts.get(host);
+    if (!vhost || vhost.namespace !== subject.namespace || vhost.tlsIntent) return;
+    vhost.tlsIntent = { policy, subject, field };
+  }
+
   /** spec.certificate of the effective policy, for the Ingress's hosts its own spec.tls does not serve. */
   #collectPolicyTls(policy: EffectivePolicy, hosts: readonly string[]): void {
     const spec = policy.certificate;
     if (!spec || !policy.certificateFrom) return;
     const subject = policySubject(policy.certificateFrom);
     const field = "spec.certificate.secretName";
+    for (const host of hosts) {
+      if (host !== ANY_HOST) this.#markTlsIntent(host, policy, subject, field);
+    }
     const key = formatKey({ namespace: subject.namespace, name: spec.secretName });
     if (spec.issuerRef && !this.#secrets.has(key)) {
       this.#reporter.warning(
@@ -774,10 +796,35 @@ class Compilation {
       (fallback && (vhost.host === ANY_HOST || hostCovered(vhost.host, fallback.dnsNames))
         ? { certificate: fallback, policy: vhost.policy, from: "policy" }
         : undefined);
-    if (!chosen) return null;
+    if (!chosen) return this.#heldBackTls(vhost);
     const tls = chosen.policy.tls;
     return {
       certificate: chosen.certificate.name,
+      minVersion: tls.minVersion,
+      ciphers: CIPHERS[tls.cipherPolicy],
+      hsts: buildHstsHeader(tls.hsts),
+      httpRedirect: tls.httpRedirect,
+      sessionTickets: tls.sessionResumption.tickets,
+    };
+  }
+
+  /**
+   * A host meant for HTTPS that no valid certificate serves yet (broken or pending Secret): it keeps its
+   * TLS settings with no certificate, so the proxy refuses its handshakes (or serves the default
+   * certificate) and redirects plain HTTP, instead of serving the application in cleartext.
+   */
+  #heldBackTls(vhost: VirtualHostDraft): HostTlsConfig | null {
+    const intent = vhost.tlsIntent;
+    if (!intent) return null;
+    const tls = intent.policy.tls;
+    this.#reporter.warning(
+      intent.subject,
+      Reason.NoCertificate,
+      intent.field,
+      `no valid certificate serves host "${vhost.host}" yet: its HTTPS handshakes fail and plain HTTP is ${tls.httpRedirect ? "redirected to HTTPS" : "served"} until one does`,
+    );
+    return {
+      certificate: null,
       minVersion: tls.minVersion,
       ciphers: CIPHERS[tls.cipherPolicy],
       hsts: buildHstsHeader(tls.hsts),
@@ -802,7 +849,7 @@ class Compilation {
       }))
       .sort((a, b) => compareHosts(a.host, b.host));
     const usedCertificates = new Set(
-      virtualHosts.flatMap((v) => (v.tls ? [v.tls.certificate] : [])),
+      virtualHosts.flatMap((v) => (v.tls?.certificate ? [v.tls.certificate] : [])),
     );
     if (fallback) usedCertificates.add(fallback.name);
     const body: Omit<ProxyConfig, "version"> = {

@@ -34,6 +34,8 @@ export const Reason = {
   HostNotCovered: "HostNotCovered",
   /** cert-manager has not written the requested certificate yet. */
   CertificatePending: "CertificatePending",
+  /** A host meant for HTTPS has no valid certificate: its handshakes fail, plain HTTP is not served. */
+  NoCertificate: "NoCertificate",
   /** A wildcard name is to be issued by an ACME issuer without a DNS-01 solver. */
   WildcardNeedsDNS01: "WildcardNeedsDNS01",
   /** The cert-manager issuer does not exist. */

@@ -23,9 +23,16 @@ const REF_REASONS = new Set<Reason>([
   Reason.CertificateExpired,
   Reason.HostNotCovered,
   Reason.CertificatePending,
+  Reason.NoCertificate,
   Reason.WildcardNeedsDNS01,
   Reason.IssuerNotFound,
 ]);
+
+/**
+ * Warnings that still make a condition false: a certificate being issued, or a host left without one,
+ * are normal for a while (so no pipeline error), but the references are not resolved.
+ */
+const WARNINGS_THAT_FAIL = new Set<Reason>([Reason.CertificatePending, Reason.NoCertificate]);
 
 /** Most problems listed in one condition message; the rest are counted. */
 const MAX_MESSAGES = 5;
@@ -50,7 +57,7 @@ export class Reporter {
   warning(subject: Subject, reason: Reason, field: string, message: string): void {
     // A pending certificate is normal while cert-manager works, so it is no pipeline error,
     // but the policy must still not claim its references resolved.
-    this.#add(subject, "Warning", reason, field, message, reason === Reason.CertificatePending);
+    this.#add(subject, "Warning", reason, field, message, WARNINGS_THAT_FAIL.has(reason));
   }
 
   #add(
@@ -99,8 +106,12 @@ export class Reporter {
     return [...this.#subjects.values()]
       .sort((a, b) => compareStrings(a.kind, b.kind) || compareKeys(a, b))
       .map((subject) => {
+        // Errors first, so the condition's reason names the cause rather than a consequence.
         const failing = (this.#failing.get(subjectKey(subject)) ?? []).sort(
-          (a, b) => compareStrings(a.field, b.field) || compareStrings(a.message, b.message),
+          (a, b) =>
+            compareStrings(a.severity, b.severity) ||
+            compareStrings(a.field, b.field) ||
+            compareStrings(a.message, b.message),
         );
         const refs = failing.filter((d) => REF_REASONS.has(d.reason));
         const others = failing.filter((d) => !REF_REASONS.has(d.reason));

@@ -58,7 +58,7 @@ export function validateProxyConfig(candidate: unknown): string[] {
       needCluster(route.cluster, `/virtualHosts/${i}/routes/${j}/cluster`);
     });
     needCluster(vhost.defaultCluster, `/virtualHosts/${i}/defaultCluster`);
-    if (vhost.tls && !certificates.has(vhost.tls.certificate)) {
+    if (vhost.tls?.certificate && !certificates.has(vhost.tls.certificate)) {
       problems.push(
         `/virtualHosts/${i}/tls/certificate: unknown certificate "${vhost.tls.certificate}"`,
       );

@@ -268,8 +268,11 @@ export const proxyConfigSchema = {
       ],
       "properties": {
         "certificate": {
-          "type": "string",
-          "description": "Certificate name served for this host."
+          "type": [
+            "string",
+            "null"
+          ],
+          "description": "Certificate name served for this host; null while the host is meant for HTTPS but no valid certificate serves it yet (handshakes then get the default certificate or are refused, and plain HTTP is redirected when httpRedirect is true, so the host is never served in cleartext by accident)."
         },
         "minVersion": {
           "type": "string",

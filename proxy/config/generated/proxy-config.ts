@@ -69,8 +69,8 @@ export type components = {
         };
         /** @description How the HTTPS listener serves one host. */
         HostTls: {
-            /** @description Certificate name served for this host. */
-            certificate: string;
+            /** @description Certificate name served for this host; null while the host is meant for HTTPS but no valid certificate serves it yet (handshakes then get the default certificate or are refused, and plain HTTP is redirected when httpRedirect is true, so the host is never served in cleartext by accident). */
+            certificate: string | null;
             /**
              * @description Lowest TLS version accepted.
              * @enum {string}
