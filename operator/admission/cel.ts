@@ -4,7 +4,12 @@
 // there is no old object. A failed rule is reported at the node's path plus the rule's fieldPath,
 // as field.Invalid with the rule's message and, since Kubernetes 1.35, the value itself for
 // scalars and no value at all for objects and arrays.
-import { Environment, type ParseResult } from "@marcbachmann/cel-js";
+//
+// duration(string) follows cel-go: each duration(x) of a rule runs as
+// duration(portcullisGoDuration(x)), which parses x with Go's time.ParseDuration and hands cel-js
+// an exact "<n>ns", or fails with cel-go's conversion error.
+import { type ASTNode, Environment, EvaluationError, type ParseResult } from "@marcbachmann/cel-js";
+import { parseGoDuration } from "./duration.ts";
 import {
   child,
   duplicate,
@@ -37,13 +42,66 @@ interface CompiledRule {
 
 let environment: Environment | undefined;
 
-/** One CEL environment with `self` declared; created on first use. */
+/** The function each duration() argument goes through (no rule of a CRD can name it). */
+const GO_DURATION = "portcullisGoDuration";
+
+/**
+ * What cel-go's duration(string) returns for a string time.ParseDuration refuses
+ * (types.String.ConvertToType), whatever is wrong with it.
+ */
+const DURATION_CONVERSION_ERROR =
+  "type conversion error from 'string' to 'google.protobuf.Duration'";
+
+/** One CEL environment with `self` and the duration shim declared; created on first use. */
 function celEnvironment(): Environment {
-  environment ??= new Environment({ homogeneousAggregateLiterals: false }).registerVariable(
-    "self",
-    "dyn",
-  );
+  environment ??= new Environment({ homogeneousAggregateLiterals: false })
+    .registerVariable("self", "dyn")
+    .registerFunction(`${GO_DURATION}(dyn): dyn`, goDurationArgument);
   return environment;
+}
+
+/**
+ * A string for cel-js's duration(): Go's reading of it as an exact count of nanoseconds, or
+ * cel-go's error. Anything else passes through, for duration() to refuse as it does.
+ */
+function goDurationArgument(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  const nanoseconds = parseGoDuration(value);
+  if (nanoseconds === undefined) throw new Error(DURATION_CONVERSION_ERROR);
+  return `${nanoseconds}ns`;
+}
+
+/** The expression with the argument of every duration(x) call wrapped in GO_DURATION(x). */
+function withGoDurations(expression: string, ast: ASTNode): string {
+  const insertions: { at: number; text: string }[] = [];
+  const visit = (node: ASTNode): void => {
+    if (node.op === "call") {
+      const [name, args] = node.args;
+      const [argument] = args;
+      if (name === "duration" && args.length === 1 && argument !== undefined) {
+        insertions.push({ at: argument.range.start, text: `${GO_DURATION}(` });
+        insertions.push({ at: argument.range.end, text: ")" });
+      }
+    }
+    for (const child of astChildren(node.args)) visit(child);
+  };
+  visit(ast);
+  // From the end, so that earlier offsets stay valid.
+  insertions.sort((a, b) => b.at - a.at);
+  let text = expression;
+  for (const { at, text: inserted } of insertions) {
+    text = text.slice(0, at) + inserted + text.slice(at);
+  }
+  return text;
+}
+
+/** The AST nodes among a node's arguments, at any depth of arrays (call arguments, map entries). */
+function* astChildren(args: unknown): Generator<ASTNode> {
+  if (Array.isArray(args)) {
+    for (const arg of args) yield* astChildren(arg);
+  } else if (args !== null && typeof args === "object" && "op" in args && "range" in args) {
+    yield args as ASTNode;
+  }
 }
 
 const compiledRules = new WeakMap<SchemaNode, readonly CompiledRule[]>();
@@ -61,15 +119,21 @@ function compileRule(rule: ValidationRule): CompiledRule {
   const transition = /\boldSelf\b/.test(rule.rule);
   const fieldPath = normalizeFieldPath(rule.fieldPath ?? "");
   try {
-    const program = celEnvironment().parse(rule.rule);
+    const program = parseWithGoDurations(rule.rule);
     const messageProgram =
       rule.messageExpression !== undefined
-        ? celEnvironment().parse(rule.messageExpression)
+        ? parseWithGoDurations(rule.messageExpression)
         : undefined;
     return { rule, program, ...(messageProgram ? { messageProgram } : {}), transition, fieldPath };
   } catch (error) {
     return { rule, compileError: errorText(error), transition, fieldPath };
   }
+}
+
+/** Parses an expression (a syntax error names the text as written), then its duration() shim. */
+function parseWithGoDurations(expression: string): ParseResult {
+  const { ast } = celEnvironment().parse(expression);
+  return celEnvironment().parse(withGoDurations(expression, ast));
 }
 
 /**
@@ -220,6 +284,11 @@ function errorText(error: unknown): string {
 
 /** cel-go's wording for the runtime errors cel-js reports differently. */
 function celErrorText(error: unknown): string {
+  // The shim leaves cel-js's own duration parser only strings it reads; should one still fail,
+  // cel-go's words are the same for every bad duration.
+  if (error instanceof EvaluationError && error.code === "invalid_duration") {
+    return DURATION_CONVERSION_ERROR;
+  }
   const text = errorText(error);
   const noSuchKey = /^No such key: (.*)$/.exec(text);
   if (noSuchKey) return `no such key: ${noSuchKey[1]}`;

@@ -48,10 +48,10 @@ describe("defaults", () => {
   });
 
   test("a null with a default is defaulted; a null without one is dropped", () => {
-    const { object, errors } = admitPolicy(policy({ tls: { mode: null, certificate: null } }));
+    const { object, errors } = admitPolicy(policy({ tls: { mode: null }, certificate: null }));
     assert.deepEqual(errors, []);
     assert.equal(object.spec.tls?.mode, "Terminate");
-    assert.equal("certificate" in (object.spec.tls ?? {}), false);
+    assert.equal("certificate" in object.spec, false);
   });
 
   test("items of arrays are defaulted", () => {
@@ -200,14 +200,47 @@ describe("OpenAPI schema", () => {
       'spec.retry.attempts: Invalid value: "string": spec.retry.attempts in body must be of type integer: "string"',
       NOT_CHECKED,
     ]);
-    assert.deepEqual(messages({ retry: { attempts: 1.5 } }), [
-      'spec.retry.attempts: Invalid value: "number": spec.retry.attempts in body must be of type integer: "number"',
-      NOT_CHECKED,
-    ]);
     assert.deepEqual(messages({ targetRefs: [null] }), [
       'spec.targetRefs[0]: Invalid value: "null": spec.targetRefs[0] in body must be of type object: "null"',
       NOT_CHECKED,
     ]);
+  });
+
+  test("integers: the type and range checks of the field's format", () => {
+    // A fraction is a float64, refused by the type validator and by the range check.
+    assert.deepEqual(messages({ retry: { attempts: 1.5 } }), [
+      'spec.retry.attempts: Invalid value: "float64": spec.retry.attempts in body must be of type int32: "float64"',
+      '<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.retry.attempts',
+      NOT_CHECKED,
+    ]);
+    assert.deepEqual(messages({ limits: { maxRequestBodyBytes: 1.5 } }), [
+      'spec.limits.maxRequestBodyBytes: Invalid value: "float64": spec.limits.maxRequestBodyBytes in body must be of type int64: "float64"',
+      '<nil>: Invalid value: "": Checked value must be of type integer with format int64 in spec.limits.maxRequestBodyBytes',
+      NOT_CHECKED,
+    ]);
+    // Neither a number, a string nor an array: held to the format, which it has none of.
+    assert.deepEqual(messages({ retry: { attempts: true } }), [
+      'spec.retry.attempts: Invalid value: "": spec.retry.attempts in body must be of type int32: ""',
+      NOT_CHECKED,
+    ]);
+    // An int64 out of int32's range passes the type validator, not the range check.
+    assert.deepEqual(messages({ retry: { attempts: 3000000000 } }), [
+      "spec.retry.attempts: Invalid value: 3000000000: spec.retry.attempts in body should be less than or equal to 5",
+      '<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.retry.attempts',
+    ]);
+    // kube-openapi counts a float within a relative 1e-9 of an integer as one.
+    assert.deepEqual(messages({ retry: { attempts: 5000000.001 } }), [
+      "spec.retry.attempts: Invalid value: 5.000000001e+06: spec.retry.attempts in body should be less than or equal to 5",
+      '<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.retry.attempts',
+    ]);
+    // Beyond int64, a JSON integer decodes as a float64.
+    assert.deepEqual(messages({ limits: { maxRequestBodyBytes: 1e19 } }), [
+      "spec.limits.maxRequestBodyBytes: Invalid value: 1e+19: spec.limits.maxRequestBodyBytes in body should be less than or equal to 1.7179869184e+10",
+      'spec.limits.maxRequestBodyBytes: Invalid value: "float64": spec.limits.maxRequestBodyBytes in body must be of type int64: "float64"',
+      '<nil>: Invalid value: "": Checked value must be of type integer with format int64 in spec.limits.maxRequestBodyBytes',
+      NOT_CHECKED,
+    ]);
+    accepts({ retry: { attempts: 5.0 }, limits: { maxRequestBodyBytes: 17179869184 } });
   });
 
   test("set lists must not repeat an item", () => {
@@ -216,8 +249,8 @@ describe("OpenAPI schema", () => {
       issuerRef: { name: "letsencrypt" },
       dnsNames: ["*.example.com", "example.com", "*.example.com", "*.example.com"],
     };
-    assert.deepEqual(messages({ tls: { certificate } }), [
-      'spec.tls.certificate.dnsNames[2]: Duplicate value: "*.example.com"',
+    assert.deepEqual(messages({ certificate }), [
+      'spec.certificate.dnsNames[2]: Duplicate value: "*.example.com"',
     ]);
   });
 });
@@ -262,19 +295,17 @@ describe("x-kubernetes-validations", () => {
   });
 
   test("Passthrough keeps its certificate on the backend", () => {
-    assert.deepEqual(messages({ tls: { mode: "Passthrough", certificate: { secretName: "s" } } }), [
-      "spec.tls.certificate: Invalid value: a Passthrough host keeps its certificate on the backend; certificate must not be set",
+    accepts({ tls: { mode: "Terminate" }, certificate: { secretName: "s" } });
+    assert.deepEqual(messages({ tls: { mode: "Passthrough" }, certificate: { secretName: "s" } }), [
+      "spec.certificate: Invalid value: a Passthrough host keeps its certificate on the backend; certificate must not be set",
     ]);
   });
 
   test("dnsNames requires issuerRef", () => {
-    accepts({ tls: { certificate: { secretName: "s" } } });
-    assert.deepEqual(
-      messages({ tls: { certificate: { secretName: "s", dnsNames: ["a.example.com"] } } }),
-      [
-        "spec.tls.certificate.dnsNames: Invalid value: dnsNames is used only for issuance and requires issuerRef",
-      ],
-    );
+    accepts({ certificate: { secretName: "s" } });
+    assert.deepEqual(messages({ certificate: { secretName: "s", dnsNames: ["a.example.com"] } }), [
+      "spec.certificate.dnsNames: Invalid value: dnsNames is used only for issuance and requires issuerRef",
+    ]);
   });
 
   test("hsts preload needs includeSubDomains and a year", () => {
@@ -291,6 +322,36 @@ describe("x-kubernetes-validations", () => {
     accepts({ tls: { sessionResumption: { rotationPeriod: "1h30m" } } });
     assert.deepEqual(messages({ tls: { sessionResumption: { rotationPeriod: "25h" } } }), [
       'spec.tls.sessionResumption.rotationPeriod: Invalid value: "25h": rotationPeriod must be between 1m and 24h',
+    ]);
+  });
+
+  test("durations are read as Go reads them; one that is not is a conversion error", () => {
+    const pattern = "in body should match '^([0-9]{1,5}(h|m|s|ms)){1,4}$'";
+    assert.deepEqual(messages({ tls: { sessionResumption: { rotationPeriod: "1d" } } }), [
+      `spec.tls.sessionResumption.rotationPeriod: Invalid value: "1d": spec.tls.sessionResumption.rotationPeriod ${pattern}`,
+      `spec.tls.sessionResumption.rotationPeriod: Invalid value: "string": type conversion error from 'string' to 'google.protobuf.Duration' evaluating rule: rotationPeriod must be between 1m and 24h`,
+    ]);
+    // A rule on an object names the object's type.
+    assert.deepEqual(messages({ healthCheck: { active: { interval: "5x" } } }), [
+      `spec.healthCheck.active.interval: Invalid value: "5x": spec.healthCheck.active.interval ${pattern}`,
+      `spec.healthCheck.active: Invalid value: "object": type conversion error from 'string' to 'google.protobuf.Duration' evaluating rule: timeout must be shorter than interval`,
+      `spec.healthCheck.active.interval: Invalid value: "string": type conversion error from 'string' to 'google.protobuf.Duration' evaluating rule: must be longer than 0s`,
+    ]);
+    // Go reads a bare "0" as zero, which the rule then refuses.
+    assert.deepEqual(messages({ timeouts: { connect: "0" } }), [
+      `spec.timeouts.connect: Invalid value: "0": spec.timeouts.connect ${pattern}`,
+      'spec.timeouts.connect: Invalid value: "0": must be longer than 0s',
+    ]);
+  });
+
+  test("every duration must be longer than 0s", () => {
+    accepts({ affinity: { cookie: { maxAge: "1ms", idleTimeout: "1s" } } });
+    assert.deepEqual(messages({ affinity: { cookie: { maxAge: "0s", idleTimeout: "0m0s" } } }), [
+      'spec.affinity.cookie.maxAge: Invalid value: "0s": must be longer than 0s',
+      'spec.affinity.cookie.idleTimeout: Invalid value: "0m0s": must be longer than 0s',
+    ]);
+    assert.deepEqual(messages({ healthCheck: { passive: { ejectionTime: "0ms" } } }), [
+      'spec.healthCheck.passive.ejectionTime: Invalid value: "0ms": must be longer than 0s',
     ]);
   });
 

@@ -1,12 +1,19 @@
 // OpenAPI validation of a custom resource, worded as kube-openapi words it and converted to field
 // errors as apiextensions-apiserver's validation.go (kubeOpenAPIResultToFieldErrors) converts it.
-// Ajv does the checking; this module only translates its findings. Formats are not checked: the
-// API server drops every format it does not support (int32, int64 and date-time among them).
+// Ajv does most of the checking and this module translates its findings; values of integer and
+// number fields are checked here instead (validateNumbers), because kube-openapi's type and range
+// checks for them depend on the field's format and on whether the JSON number decoded as an int64
+// or a float64, which Ajv knows nothing of. The API server keeps int32 and int64 on integers and
+// float and double on numbers (formats.go, StripUnsupportedFormatsPostProcessorForVersion); string
+// formats such as date-time are not checked here: only status uses one, and status is dropped on
+// create before validation.
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from "ajv";
 import {
+  child,
   type FieldError,
   goFloat,
   goQuote,
+  index,
   invalid,
   isInt64,
   notSupported,
@@ -15,7 +22,7 @@ import {
   tooMany,
   typeInvalid,
 } from "./messages.ts";
-import { isJsonObject, type SchemaNode } from "./structural.ts";
+import { isJsonObject, propertySchema, type SchemaNode } from "./structural.ts";
 
 /** Kubernetes extensions: annotations for ajv, acted on by the other admission passes. */
 const KUBERNETES_KEYWORDS = [
@@ -42,8 +49,8 @@ export function compileOpenAPIValidator(schema: SchemaNode): OpenAPIValidator {
   ajv.addVocabulary(KUBERNETES_KEYWORDS);
   const validate: ValidateFunction = ajv.compile(schema as SchemaObject);
   return (value) => {
-    if (validate(value)) return [];
-    return translate(validate.errors ?? [], value);
+    const errors = validate(value) ? [] : translate(validate.errors ?? [], value);
+    return [...errors, ...validateNumbers(value, schema)];
   };
 }
 
@@ -60,6 +67,7 @@ function translate(ajvErrors: readonly ErrorObject[], root: unknown): FieldError
   }
   const errors: FieldError[] = [];
   for (const error of ajvErrors) {
+    if (error.keyword === "type" && NUMERIC_TYPES.has(String(error.params.type))) continue;
     if (STRING_KEYWORDS.includes(error.keyword)) {
       if (stringFailures.get(error.instancePath) !== error.keyword) continue;
     }
@@ -71,6 +79,9 @@ function translate(ajvErrors: readonly ErrorObject[], root: unknown): FieldError
 }
 
 const STRING_KEYWORDS = ["maxLength", "minLength", "pattern"];
+
+/** Schema types whose values validateNumbers checks (Ajv's type errors for them are dropped). */
+const NUMERIC_TYPES: ReadonlySet<string> = new Set(["integer", "number"]);
 
 function rank(keyword: string): number {
   return STRING_KEYWORDS.indexOf(keyword);
@@ -164,6 +175,113 @@ function jsonType(value: unknown): string {
   if (typeof value === "number") return isInt64(value) ? "integer" : "number";
   if (typeof value === "boolean") return "boolean";
   return typeof value;
+}
+
+/**
+ * The format kube-openapi infers from a decoded value's Go type (type.go, schemaInfoForType):
+ * "int64" for an int64, "float64" for a float64, none for anything else.
+ */
+function goFormat(value: unknown): string {
+  if (typeof value !== "number") return "";
+  return isInt64(value) ? "int64" : "float64";
+}
+
+/** The format the API server keeps on an integer or number field, or "". */
+function numericFormat(schema: SchemaNode): string {
+  const format = schema.format ?? "";
+  if (schema.type === "integer") return format === "int32" || format === "int64" ? format : "";
+  if (schema.type === "number") return format === "float" || format === "double" ? format : "";
+  return "";
+}
+
+/**
+ * kube-openapi's checks of the values of integer and number fields, at any depth: the type
+ * validator (type.go) and the range check of the number validator (validator.go,
+ * IsValueValidAgainstRange). Other types are left to Ajv.
+ */
+function validateNumbers(value: unknown, schema: SchemaNode | undefined, path = ""): FieldError[] {
+  if (schema === undefined || value === null || value === undefined) return [];
+  if (schema.type !== undefined && NUMERIC_TYPES.has(schema.type)) {
+    return checkNumericField(value, schema, path);
+  }
+  const errors: FieldError[] = [];
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      errors.push(...validateNumbers(item, schema.items, index(path, i)));
+    }
+  } else if (isJsonObject(value)) {
+    for (const [name, item] of Object.entries(value)) {
+      errors.push(...validateNumbers(item, propertySchema(schema, name), child(path, name)));
+    }
+  }
+  return errors;
+}
+
+function checkNumericField(value: unknown, schema: SchemaNode, path: string): FieldError[] {
+  const errors: FieldError[] = [];
+  const expected = schema.type ?? "";
+  const format = numericFormat(schema);
+  const actual = jsonType(value);
+  const actualFormat = goFormat(value);
+  const floatInt =
+    actual === "number" && expected === "integer" && isFloat64AJSONInteger(value as number);
+  const intFloat = actual === "integer" && expected === "number";
+  const accepted = expected === actual || floatInt || intFloat;
+  // A value that is neither a string nor an array is held to the format first: a float64 in an
+  // int32 field is 'must be of type int32: "float64"', a boolean 'must be of type int32: ""'.
+  if (
+    format !== "" &&
+    typeof value !== "string" &&
+    !Array.isArray(value) &&
+    !(accepted || actualFormat === format)
+  ) {
+    const detail = `${path} in body must be of type ${format}: ${goQuote(actualFormat)}`;
+    errors.push(typeInvalid(path, actualFormat, detail));
+  } else if (!accepted) {
+    errors.push(
+      typeInvalid(path, actual, `${path} in body must be of type ${expected}: ${goQuote(actual)}`),
+    );
+  }
+  // The number validator runs on every JSON number, whatever the type validator said.
+  if (typeof value === "number" && !fitsFormat(value, expected, format)) {
+    const type =
+      format !== "" ? `${expected} with format ${format}` : `${expected} (default format)`;
+    errors.push(invalid("", "", `Checked value must be of type ${type} in ${path}`));
+  }
+  return errors;
+}
+
+/**
+ * IsValueValidAgainstRange: whether the value, printed as Go prints it (a float64 with
+ * strconv's 'f' format), parses as the field's type and format. An integer field (int64 when
+ * no format is given) takes no fraction and no value out of range, and a float64 decoded from
+ * JSON is never an in-range integer; a float field takes what float32 can hold; double takes any.
+ */
+function fitsFormat(value: number, type: string, format: string): boolean {
+  if (type === "integer") {
+    if (!isInt64(value)) return false;
+    return format !== "int32" || (value >= -(2 ** 31) && value <= 2 ** 31 - 1);
+  }
+  if (format === "float") return Number.isFinite(Math.fround(value));
+  return true;
+}
+
+const MAX_JSON_FLOAT = 2 ** 53 - 1;
+
+/**
+ * go-openapi/swag's IsFloat64AJSONInteger for a value the API server decoded as a float64 (a
+ * fraction, or an integer out of int64's range): true within ±(2^53 - 1) when the fraction is
+ * below a relative error of 1e-9, so that 5000000.001 counts as an integer. Negative values with
+ * a fraction never count: Go's uint64 conversion of a negative float is far from it on amd64
+ * and 0 on arm64, both rejected.
+ */
+function isFloat64AJSONInteger(value: number): boolean {
+  if (!Number.isFinite(value) || Math.abs(value) > MAX_JSON_FLOAT) return false;
+  if (Number.isInteger(value)) return true;
+  if (value < 0) return false;
+  const whole = Math.trunc(value);
+  if (whole === 0) return false;
+  return Math.abs(value - whole) / (value + whole) < 1e-9;
 }
 
 /** Ajv's JSON pointer as a field path ("/spec/targetRefs/0/name" → "spec.targetRefs[0].name"). */

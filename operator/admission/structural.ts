@@ -23,6 +23,8 @@ export interface ValidationRule {
  */
 export interface SchemaNode {
   readonly type?: string;
+  /** The API server keeps int32/int64 on integers and float/double on numbers (see schema.ts). */
+  readonly format?: string;
   readonly properties?: { readonly [name: string]: SchemaNode };
   readonly additionalProperties?: SchemaNode | boolean;
   readonly items?: SchemaNode;

@@ -106,6 +106,17 @@ const INVALID_POLICIES: Case[] = cases(policy, [
   ["rotation-period-25h", { tls: { sessionResumption: { rotationPeriod: "25h" } } }],
   ["rotation-period-30s", { tls: { sessionResumption: { rotationPeriod: "30s" } } }],
   ["rotation-period-bad-pattern", { tls: { sessionResumption: { rotationPeriod: "1d" } } }],
+  // Durations are parsed as Go parses them: "0" is zero, "s" and ".5" are no duration at all.
+  ["max-age-zero", { affinity: { cookie: { maxAge: "0s" } } }],
+  ["idle-timeout-zero-bare", { affinity: { cookie: { idleTimeout: "0" } } }],
+  [
+    "drain-timeout-zero",
+    { affinity: { cookie: {}, onEndpointLoss: "Drain", drainTimeout: "0ms" } },
+  ],
+  ["ejection-time-unit-only", { healthCheck: { passive: { ejectionTime: "s" } } }],
+  ["interval-zero-timeout-bad", { healthCheck: { active: { interval: "0m", timeout: ".5" } } }],
+  ["timeouts-zero", { timeouts: { connect: "0s", response: "0h0m", upstreamIdle: "0ms" } }],
+  ["rotation-period-fraction", { tls: { sessionResumption: { rotationPeriod: "1.5h" } } }],
   ["unknown-field", { foo: 1 }],
   ["unknown-fields-nested", { targetRefs: [{ ...TARGET, extra: true }], tls: { bar: "x" } }],
   [
@@ -119,21 +130,18 @@ const INVALID_POLICIES: Case[] = cases(policy, [
   ["passthrough-with-splits", { tls: { mode: "Passthrough" }, ...split("/") }],
   [
     "passthrough-with-certificate",
-    { tls: { mode: "Passthrough", certificate: { secretName: "s" } } },
+    { tls: { mode: "Passthrough" }, certificate: { secretName: "s" } },
   ],
-  [
-    "dns-names-without-issuer",
-    { tls: { certificate: { secretName: "s", dnsNames: ["a.example.com"] } } },
-  ],
+  // The section moved from spec.tls.certificate to spec.certificate: the old place is unknown.
+  ["certificate-under-tls", { tls: { certificate: { secretName: "s" } } }],
+  ["dns-names-without-issuer", { certificate: { secretName: "s", dnsNames: ["a.example.com"] } }],
   [
     "dns-names-duplicate",
     {
-      tls: {
-        certificate: {
-          secretName: "s",
-          issuerRef: { name: "letsencrypt" },
-          dnsNames: ["*.example.com", "example.com", "*.example.com"],
-        },
+      certificate: {
+        secretName: "s",
+        issuerRef: { name: "letsencrypt" },
+        dnsNames: ["*.example.com", "example.com", "*.example.com"],
       },
     },
   ],
@@ -150,8 +158,17 @@ const INVALID_POLICIES: Case[] = cases(policy, [
   ["attempts-negative", { retry: { attempts: -1 } }],
   ["attempts-string", { retry: { attempts: "2" } }],
   ["attempts-float", { retry: { attempts: 1.5 } }],
+  ["attempts-bool", { retry: { attempts: true } }],
+  ["attempts-array", { retry: { attempts: [1] } }],
+  ["attempts-beyond-int32", { retry: { attempts: 3000000000 } }],
+  // Within a relative 1e-9 of an integer: kube-openapi's type check takes it, its range check not.
+  ["attempts-nearly-integer", { retry: { attempts: 5000000.001 } }],
+  ["attempts-nearly-three", { retry: { attempts: 3.0000000001 } }],
+  ["weight-float", split("/", [{ ...BACKENDS[0], weight: 0.5 }, BACKENDS[1]])],
   ["body-limit-too-big", { limits: { maxRequestBodyBytes: 17179869185 } }],
   ["body-limit-float", { limits: { maxRequestBodyBytes: 1.5 } }],
+  ["body-limit-beyond-int64", { limits: { maxRequestBodyBytes: 1e19 } }],
+  ["max-age-seconds-string", { tls: { hsts: { maxAgeSeconds: "600" } } }],
   ["target-refs-empty", { targetRefs: [] }],
   [
     "target-refs-17",
@@ -195,6 +212,14 @@ const INVALID_INGRESSES: Case[] = cases(
     ["port-missing", { backend: { service: { name: "web" } } }],
     ["service-name-uppercase", { backend: { service: { name: "Web", port: { number: 80 } } } }],
     ["service-name-with-dot", { backend: { service: { name: "web.x", port: { number: 80 } } } }],
+    [
+      "service-name-ends-with-dash",
+      { backend: { service: { name: "web-", port: { number: 80 } } } },
+    ],
+    [
+      "service-name-too-long",
+      { backend: { service: { name: "w".repeat(64), port: { number: 80 } } } },
+    ],
     ["port-name-invalid", { backend: { service: { name: "web", port: { name: "HTTP_1" } } } }],
     ["backend-missing", { backend: {} }],
     ["unknown-field-in-path", { colour: "red" }],
@@ -260,7 +285,8 @@ const VALID_POLICIES: Case[] = cases(policy, [
   [
     "every-section",
     {
-      tls: { certificate: { secretName: "wildcard", issuerRef: { name: "letsencrypt" } } },
+      tls: {},
+      certificate: { secretName: "wildcard", issuerRef: { name: "letsencrypt" } },
       balancer: {},
       affinity: { cookie: {} },
       ...split("/shop", [
@@ -280,7 +306,16 @@ const VALID_POLICIES: Case[] = cases(policy, [
     { affinity: { cookie: { sameSite: "None" }, onEndpointLoss: "Drain", drainTimeout: "5m" } },
   ],
   ["preload", { tls: { hsts: { preload: true, includeSubDomains: true } } }],
-  ["nulls", { tls: { mode: null, certificate: null }, retry: { attempts: null } }],
+  ["nulls", { tls: { mode: null }, certificate: null, retry: { attempts: null } }],
+  [
+    "durations-go-syntax",
+    {
+      tls: { sessionResumption: { rotationPeriod: "1h30m" } },
+      affinity: { cookie: { maxAge: "1ms", idleTimeout: "90m" } },
+      healthCheck: { active: { interval: "1m", timeout: "59s999ms" } },
+    },
+  ],
+
   ["class-target", { targetRefs: [TARGET, { kind: "IngressClass", name: "web" }] }],
 ]);
 
