@@ -4,6 +4,8 @@
 import type { Command, CommandIo } from "./command.ts";
 import { checkCommand } from "./commands/check.ts";
 import { compileCommand } from "./commands/compile.ts";
+import { proxyCommand } from "./commands/proxy.ts";
+import { serveCommand } from "./commands/serve.ts";
 import {
   EXIT_OK,
   EXIT_USAGE,
@@ -15,7 +17,7 @@ import { parseCommandArgs } from "./options.ts";
 import { readVersion } from "./version.ts";
 
 /** Every subcommand, in the order help lists them. */
-export const commands: readonly Command[] = [checkCommand, compileCommand];
+export const commands: readonly Command[] = [checkCommand, compileCommand, serveCommand, proxyCommand];
 
 /** `portcullis --help`. */
 export function usage(): string {
@@ -23,7 +25,7 @@ export function usage(): string {
   const list = commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join("\n");
   return `Usage: portcullis COMMAND [options] [ARGS...]
 
-Portcullis is a Kubernetes ingress controller. These commands work offline on manifests.
+Portcullis is a Kubernetes ingress controller that terminates TLS at the load balancer.
 
 Commands:
 ${list}

@@ -14,7 +14,9 @@ export type ProxyErrorCode =
   | "PC_BODY_TOO_LARGE"
   | "PC_BAD_REQUEST"
   | "PC_UPGRADE_NOT_SUPPORTED"
-  | "PC_CLIENT_ABORTED";
+  | "PC_CLIENT_ABORTED"
+  | "PC_NO_ENDPOINT"
+  | "PC_NO_CONFIG";
 
 /** What the catalogue says about one code. */
 export interface ProxyErrorSpec {
@@ -74,6 +76,18 @@ export const PROXY_ERRORS: Readonly<Record<ProxyErrorCode, ProxyErrorSpec>> = {
     retryable: false,
     failure: null,
     message: "request body too large",
+  },
+  PC_NO_ENDPOINT: {
+    status: 503,
+    retryable: false,
+    failure: null,
+    message: "no healthy endpoint is available for this route",
+  },
+  PC_NO_CONFIG: {
+    status: 503,
+    retryable: false,
+    failure: null,
+    message: "the proxy has no configuration yet",
   },
   PC_BAD_REQUEST: {
     status: 400,

@@ -1,0 +1,63 @@
+// The secrets every proxy process and replica share: the session-ticket secret (ticket keys are
+// derived from it per rotation period) and the affinity-cookie signing key. In a cluster they come from
+// a Secret mounted as files; on a laptop `portcullis serve` writes them from a Secret manifest, or
+// generates them (then only that process group shares them, and it says so).
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { SecretBytes } from "../operator/api/secret-bytes.ts";
+
+/** File names inside the keys directory (and data keys of the shared-keys Secret). */
+export const TICKET_SECRET_FILE = "ticket-secret";
+export const AFFINITY_SECRET_FILE = "affinity-secret";
+/** Optional: the previous affinity key, still accepted after a rotation so pins survive it. */
+export const AFFINITY_PREVIOUS_FILE = "affinity-secret.previous";
+/** Label marking the Secret manifest that carries the shared keys. */
+export const SHARED_KEYS_LABEL = "portcullis.dev/shared-keys";
+/** Shortest secret accepted: 256 bits. */
+export const MIN_SECRET_BYTES = 32;
+
+export interface SharedKeys {
+  ticketSecret: SecretBytes;
+  /** Current signing key first; every key verifies. */
+  affinityKeys: SecretBytes[];
+  /** Whether the keys were generated here (not shared with other replicas). */
+  generated: boolean;
+}
+
+async function readSecret(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** Reads the shared keys from a directory; undefined when it holds none. Short keys are an error. */
+export async function loadSharedKeys(dir: string): Promise<SharedKeys | undefined> {
+  const ticket = await readSecret(join(dir, TICKET_SECRET_FILE));
+  const affinity = await readSecret(join(dir, AFFINITY_SECRET_FILE));
+  if (!ticket || !affinity) return undefined;
+  for (const [name, value] of [
+    [TICKET_SECRET_FILE, ticket],
+    [AFFINITY_SECRET_FILE, affinity],
+  ] as const) {
+    if (value.length < MIN_SECRET_BYTES) {
+      throw new Error(`${join(dir, name)} holds ${value.length} bytes; at least ${MIN_SECRET_BYTES} are required`);
+    }
+  }
+  const previous = await readSecret(join(dir, AFFINITY_PREVIOUS_FILE));
+  const affinityKeys = [new SecretBytes(affinity)];
+  if (previous && previous.length >= MIN_SECRET_BYTES) affinityKeys.push(new SecretBytes(previous));
+  return { ticketSecret: new SecretBytes(ticket), affinityKeys, generated: false };
+}
+
+/** Fresh random keys, for a process group that has no shared ones. */
+export function generateSharedKeys(): SharedKeys {
+  return {
+    ticketSecret: new SecretBytes(randomBytes(MIN_SECRET_BYTES)),
+    affinityKeys: [new SecretBytes(randomBytes(MIN_SECRET_BYTES))],
+    generated: true,
+  };
+}

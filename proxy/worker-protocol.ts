@@ -1,0 +1,16 @@
+// Messages between the supervisor and its worker processes (over the fork IPC channel).
+import type { ConfigSource } from "./config/types.ts";
+import type { ProxyOptions } from "./supervisor.ts";
+
+/** What a worker needs: the proxy options, with the keys directory resolved. */
+export type WorkerOptions = Omit<ProxyOptions, "keysDir" | "workers"> & { keysDir: string };
+
+export type WorkerMessage =
+  /** Supervisor → worker: start serving. */
+  | { type: "start"; options: WorkerOptions; index: number }
+  /** Supervisor → worker: stop accepting, drain, exit by `deadline` (epoch ms). */
+  | { type: "drain"; deadline: number }
+  /** Worker → supervisor: listening with a config applied. */
+  | { type: "ready" }
+  /** Worker → supervisor: a config version is now in force. */
+  | { type: "applied"; version: string; sources: ConfigSource[] };
