@@ -418,8 +418,8 @@ describe("portcullis usage", () => {
     ["no arguments", [], /^Usage: portcullis COMMAND/],
     [
       "an unknown command",
-      ["serve"],
-      /^portcullis: unknown command "serve"\nRun "portcullis --help" for usage\.$/m,
+      ["frobnicate"],
+      /^portcullis: unknown command "frobnicate"\nRun "portcullis --help" for usage\.$/m,
     ],
     [
       "no PATH",

@@ -17,7 +17,12 @@ import { parseCommandArgs } from "./options.ts";
 import { readVersion } from "./version.ts";
 
 /** Every subcommand, in the order help lists them. */
-export const commands: readonly Command[] = [checkCommand, compileCommand, serveCommand, proxyCommand];
+export const commands: readonly Command[] = [
+  checkCommand,
+  compileCommand,
+  serveCommand,
+  proxyCommand,
+];
 
 /** `portcullis --help`. */
 export function usage(): string {

@@ -28,7 +28,12 @@ export interface ProxyOptionValues {
   "log-level"?: string | undefined;
 }
 
-export function proxyOptionsHelp(defaults: { bindAddress: string; httpsPort: number; httpPort: number; adminPort: number }): string {
+export function proxyOptionsHelp(defaults: {
+  bindAddress: string;
+  httpsPort: number;
+  httpPort: number;
+  adminPort: number;
+}): string {
   return [
     `      --https-port N            HTTPS port (default ${defaults.httpsPort})`,
     `      --http-port N             Plain HTTP port: redirects and non-TLS hosts (default ${defaults.httpPort})`,
@@ -42,11 +47,23 @@ export function proxyOptionsHelp(defaults: { bindAddress: string; httpsPort: num
   ].join("\n");
 }
 
-function integer(name: string, value: string | undefined, fallback: number, command: string, min: number, max: number): number {
+function integer(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  command: string,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
-    throw new InvalidOptionValueError(name, value, `expected an integer from ${min} to ${max}`, command);
+    throw new InvalidOptionValueError(
+      name,
+      value,
+      `expected an integer from ${min} to ${max}`,
+      command,
+    );
   }
   return parsed;
 }
@@ -60,7 +77,12 @@ export function buildProxyOptions(
 ): ProxyOptions {
   const level = values["log-level"] ?? defaults.logLevel;
   if (!["error", "warn", "info", "debug"].includes(level)) {
-    throw new InvalidOptionValueError("log-level", level, "expected error, warn, info or debug", command);
+    throw new InvalidOptionValueError(
+      "log-level",
+      level,
+      "expected error, warn, info or debug",
+      command,
+    );
   }
   return {
     ...defaults,
@@ -70,15 +92,32 @@ export function buildProxyOptions(
     adminPort: integer("admin-port", values["admin-port"], defaults.adminPort, command, 0, 65535),
     bindAddress: values["bind-address"] ?? defaults.bindAddress,
     workers: integer("workers", values.workers, defaults.workers, command, 1, 256),
-    drainSeconds: integer("drain-seconds", values["drain-seconds"], defaults.drainSeconds, command, 1, 3600),
-    drainDelaySeconds: integer("drain-delay-seconds", values["drain-delay-seconds"], defaults.drainDelaySeconds, command, 0, 600),
+    drainSeconds: integer(
+      "drain-seconds",
+      values["drain-seconds"],
+      defaults.drainSeconds,
+      command,
+      1,
+      3600,
+    ),
+    drainDelaySeconds: integer(
+      "drain-delay-seconds",
+      values["drain-delay-seconds"],
+      defaults.drainDelaySeconds,
+      command,
+      0,
+      600,
+    ),
     trustedProxies: values["trusted-proxy"] ?? defaults.trustedProxies,
     logLevel: level as ProxyOptions["logLevel"],
   };
 }
 
 /** Runs until SIGTERM or SIGINT, then drains; resolves with the exit status. */
-export async function untilSignalled(running: { stop(): Promise<void>; done: Promise<void> }): Promise<number> {
+export async function untilSignalled(running: {
+  stop(): Promise<void>;
+  done: Promise<void>;
+}): Promise<number> {
   const onSignal = (): void => {
     void running.stop();
   };

@@ -44,7 +44,9 @@ export async function loadSharedKeys(dir: string): Promise<SharedKeys | undefine
     [AFFINITY_SECRET_FILE, affinity],
   ] as const) {
     if (value.length < MIN_SECRET_BYTES) {
-      throw new Error(`${join(dir, name)} holds ${value.length} bytes; at least ${MIN_SECRET_BYTES} are required`);
+      throw new Error(
+        `${join(dir, name)} holds ${value.length} bytes; at least ${MIN_SECRET_BYTES} are required`,
+      );
     }
   }
   const previous = await readSecret(join(dir, AFFINITY_PREVIOUS_FILE));

@@ -9,11 +9,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHealthState } from "./admin/health.ts";
 import { startAdminServer } from "./admin/server.ts";
-import { AFFINITY_SECRET_FILE, generateSharedKeys, loadSharedKeys, TICKET_SECRET_FILE } from "./keys.ts";
+import type { ConfigSource } from "./config/types.ts";
+import {
+  AFFINITY_SECRET_FILE,
+  generateSharedKeys,
+  loadSharedKeys,
+  TICKET_SECRET_FILE,
+} from "./keys.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createPrometheusMetrics } from "./observability/metrics.ts";
 import { fetchAggregatedMetrics } from "./observability/worker-metrics.ts";
-import type { ConfigSource } from "./config/types.ts";
 import type { WorkerMessage, WorkerOptions } from "./worker-protocol.ts";
 
 /** Everything `portcullis proxy` (and `serve`) configures. */
@@ -75,7 +80,10 @@ export interface RunningProxy {
   done: Promise<void>;
 }
 
-export async function runProxy(options: ProxyOptions, logger: Logger = createLogger({ level: options.logLevel, component: "supervisor" })): Promise<RunningProxy> {
+export async function runProxy(
+  options: ProxyOptions,
+  logger: Logger = createLogger({ level: options.logLevel, component: "supervisor" }),
+): Promise<RunningProxy> {
   const health = createHealthState();
   const metrics = createPrometheusMetrics();
   const keysDir = await resolveKeysDir(options.keysDir, logger);
@@ -107,7 +115,11 @@ export async function runProxy(options: ProxyOptions, logger: Logger = createLog
         if (allReady()) health.configApplied();
       } else if (message.type === "applied") {
         slot.version = message.version;
-        applied = { version: message.version, appliedAt: new Date().toISOString(), sources: message.sources };
+        applied = {
+          version: message.version,
+          appliedAt: new Date().toISOString(),
+          sources: message.sources,
+        };
       }
     });
     child.on("exit", (code, signal) => {
@@ -115,12 +127,21 @@ export async function runProxy(options: ProxyOptions, logger: Logger = createLog
       if (draining) return;
       const wait = Math.min(RESTART_BACKOFF_MS[1], RESTART_BACKOFF_MS[0] * 2 ** slot.restarts);
       slot.restarts += 1;
-      logger.error("Restarting proxy worker that exited", { worker: slot.index, code, signal: signal ?? null, waitMs: wait });
+      logger.error("Restarting proxy worker that exited", {
+        worker: slot.index,
+        code,
+        signal: signal ?? null,
+        waitMs: wait,
+      });
       setTimeout(() => {
         if (!draining) start(slot);
       }, wait).unref();
     });
-    child.send({ type: "start", options: workerOptions, index: slot.index } satisfies WorkerMessage);
+    child.send({
+      type: "start",
+      options: workerOptions,
+      index: slot.index,
+    } satisfies WorkerMessage);
   };
 
   const admin = await startAdminServer({
@@ -151,9 +172,13 @@ export async function runProxy(options: ProxyOptions, logger: Logger = createLog
     if (draining) return done;
     draining = true;
     health.startDraining();
-    logger.info("Draining proxy", { drainDelaySeconds: options.drainDelaySeconds, drainSeconds: options.drainSeconds });
+    logger.info("Draining proxy", {
+      drainDelaySeconds: options.drainDelaySeconds,
+      drainSeconds: options.drainSeconds,
+    });
     await delay(options.drainDelaySeconds * 1000);
-    const deadline = Date.now() + Math.max(1, options.drainSeconds - options.drainDelaySeconds) * 1000;
+    const deadline =
+      Date.now() + Math.max(1, options.drainSeconds - options.drainDelaySeconds) * 1000;
     const exits = slots.flatMap((slot) => {
       const child = slot.child;
       if (!child || child.exitCode !== null || child.signalCode !== null) return [];
@@ -161,9 +186,12 @@ export async function runProxy(options: ProxyOptions, logger: Logger = createLog
       if (child.connected) child.send({ type: "drain", deadline } satisfies WorkerMessage);
       return [exited];
     });
-    const timer = setTimeout(() => {
-      for (const slot of slots) slot.child?.kill("SIGKILL");
-    }, Math.max(0, deadline - Date.now()) + 1000);
+    const timer = setTimeout(
+      () => {
+        for (const slot of slots) slot.child?.kill("SIGKILL");
+      },
+      Math.max(0, deadline - Date.now()) + 1000,
+    );
     await Promise.all(exits);
     clearTimeout(timer);
     await admin.close();
@@ -184,12 +212,16 @@ async function resolveKeysDir(
   const generated = generateSharedKeys();
   const dir = await mkdtemp(join(tmpdir(), "portcullis-keys-"));
   await writeFile(join(dir, TICKET_SECRET_FILE), generated.ticketSecret.reveal(), { mode: 0o600 });
-  await writeFile(join(dir, AFFINITY_SECRET_FILE), generated.affinityKeys[0]?.reveal() ?? Buffer.alloc(0), {
-    mode: 0o600,
-  });
+  await writeFile(
+    join(dir, AFFINITY_SECRET_FILE),
+    generated.affinityKeys[0]?.reveal() ?? Buffer.alloc(0),
+    {
+      mode: 0o600,
+    },
+  );
   logger.warn(
     "Generated session-ticket and affinity keys: other proxy replicas will not resume these TLS sessions or honour these cookies; mount a shared keys Secret to share them",
-    { keysDir: keysDir ?? null },
+    { directory: keysDir ?? null },
   );
   return { path: dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

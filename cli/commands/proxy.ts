@@ -5,7 +5,12 @@ import { DEFAULT_PROXY_OPTIONS, runProxy } from "../../proxy/supervisor.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, UsageError } from "../errors.ts";
 import { parseCommandArgs } from "../options.ts";
-import { buildProxyOptions, proxyOptionSpecs, proxyOptionsHelp, untilSignalled } from "../proxy-options.ts";
+import {
+  buildProxyOptions,
+  proxyOptionSpecs,
+  proxyOptionsHelp,
+  untilSignalled,
+} from "../proxy-options.ts";
 
 const NAME = "proxy";
 const optionSpecs = {
@@ -41,7 +46,10 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   if (!values.config) throw new UsageError("--config FILE is required", NAME);
   const options = buildProxyOptions(
     values,
-    { configPath: resolve(values.config), keysDir: values["keys-dir"] ? resolve(values["keys-dir"]) : undefined },
+    {
+      configPath: resolve(values.config),
+      keysDir: values["keys-dir"] ? resolve(values["keys-dir"]) : undefined,
+    },
     DEFAULT_PROXY_OPTIONS,
     NAME,
   );

@@ -16,14 +16,25 @@ import {
 } from "../options.ts";
 import { runPipeline } from "../pipeline.ts";
 import { countProblems, formatProblem, plural } from "../problems.ts";
-import { buildProxyOptions, proxyOptionSpecs, proxyOptionsHelp, untilSignalled } from "../proxy-options.ts";
+import {
+  buildProxyOptions,
+  proxyOptionSpecs,
+  proxyOptionsHelp,
+  untilSignalled,
+} from "../proxy-options.ts";
 import { writeAtomically, writeSecrets, writeSharedKeys } from "../serve/materialize.ts";
 
 const NAME = "serve";
 /** How often the manifests are checked for changes. */
 const WATCH_INTERVAL_MS = 500;
 /** On a laptop, listen on loopback only unless told otherwise. */
-const SERVE_DEFAULTS = { ...DEFAULT_PROXY_OPTIONS, bindAddress: "127.0.0.1", httpsPort: 8443, httpPort: 8080, adminPort: 9901 };
+const SERVE_DEFAULTS = {
+  ...DEFAULT_PROXY_OPTIONS,
+  bindAddress: "127.0.0.1",
+  httpsPort: 8443,
+  httpPort: 8080,
+  adminPort: 9901,
+};
 
 const optionSpecs = {
   ...compilerOptionSpecs,
@@ -80,7 +91,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   if (positionals.length === 0) throw new UsageError("at least one PATH is required", NAME);
   const paths = positionals.map((p) => resolve(p));
   const createdStateDir = values["state-dir"] === undefined;
-  const stateDir = values["state-dir"] ? resolve(values["state-dir"]) : await mkdtemp(join(tmpdir(), "portcullis-serve-"));
+  const stateDir = values["state-dir"]
+    ? resolve(values["state-dir"])
+    : await mkdtemp(join(tmpdir(), "portcullis-serve-"));
   const secretsDir = join(stateDir, "secrets");
   const configPath = join(stateDir, "config.json");
   const defaultNamespace = defaultNamespaceOf(values, NAME);
@@ -89,11 +102,15 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const compileOnce = async (): Promise<string | undefined> => {
     const compilerOptions = buildCompilerOptions({ ...values, "secrets-dir": secretsDir }, NAME);
     const result = await runPipeline(paths, { defaultNamespace, compilerOptions });
-    for (const problem of result.problems) io.stderr.write(`${formatProblem(problem, io.stderr)}\n`);
+    for (const problem of result.problems)
+      io.stderr.write(`${formatProblem(problem, io.stderr)}\n`);
     const counts = countProblems(result.problems);
     await writeSecrets(result.output.config, result.built.input.secrets, secretsDir);
     const keysDir = await writeSharedKeys(result.built.input.secrets, join(stateDir, "keys"));
-    const changed = await writeAtomically(configPath, `${JSON.stringify(result.output.config, null, 2)}\n`);
+    const changed = await writeAtomically(
+      configPath,
+      `${JSON.stringify(result.output.config, null, 2)}\n`,
+    );
     io.stderr.write(
       `portcullis serve: ${changed ? "compiled" : "unchanged"} config ${result.output.config.version.slice(0, 12)} (${plural(counts.errors, "error")}, ${plural(counts.warnings, "warning")})\n`,
     );
@@ -117,7 +134,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
           await compileOnce();
         }
       } catch (error) {
-        io.stderr.write(`portcullis serve: recompiling failed; still serving the last config: ${(error as Error).message}\n`);
+        io.stderr.write(
+          `portcullis serve: recompiling failed; still serving the last config: ${(error as Error).message}\n`,
+        );
       } finally {
         busy = false;
       }
@@ -131,7 +150,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 
 export const serveCommand: Command = {
   name: NAME,
-  summary: "Compile manifests and serve them: TLS termination, affinity, routing (no cluster needed)",
+  summary:
+    "Compile manifests and serve them: TLS termination, affinity, routing (no cluster needed)",
   usage,
   run,
 };

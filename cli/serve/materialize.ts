@@ -35,8 +35,15 @@ function secretData(secret: V1Secret, key: string): Buffer | undefined {
 }
 
 /** Writes the files of the Secrets the config references. */
-export async function writeSecrets(config: ProxyConfig, secrets: readonly V1Secret[], secretsDir: string): Promise<void> {
-  const wanted = new Set([...config.certificates.map((c) => c.name), ...config.caBundles.map((c) => c.name)]);
+export async function writeSecrets(
+  config: ProxyConfig,
+  secrets: readonly V1Secret[],
+  secretsDir: string,
+): Promise<void> {
+  const wanted = new Set([
+    ...config.certificates.map((c) => c.name),
+    ...config.caBundles.map((c) => c.name),
+  ]);
   for (const secret of secrets) {
     const key = formatKey(keyOf(secret));
     if (!wanted.has(key)) continue;
@@ -51,7 +58,10 @@ export async function writeSecrets(config: ProxyConfig, secrets: readonly V1Secr
  * Writes the shared keys from the Secret labelled portcullis.dev/shared-keys=true, as the operator's
  * Secret is mounted in a pod. Returns the directory, or undefined when there is no such Secret.
  */
-export async function writeSharedKeys(secrets: readonly V1Secret[], keysDir: string): Promise<string | undefined> {
+export async function writeSharedKeys(
+  secrets: readonly V1Secret[],
+  keysDir: string,
+): Promise<string | undefined> {
   const secret = secrets.find((s) => s.metadata?.labels?.[SHARED_KEYS_LABEL] === "true");
   if (!secret) return undefined;
   for (const file of [TICKET_SECRET_FILE, AFFINITY_SECRET_FILE]) {

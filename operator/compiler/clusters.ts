@@ -27,7 +27,7 @@ export function buildAffinity(spec: AffinitySpec | undefined): AffinityConfig | 
   const { cookie } = spec;
   return {
     cookieName: cookie.name,
-    path: cookie.path,
+    path: cookie.path ?? null,
     domain: cookie.domain ?? null,
     sameSite: cookie.sameSite,
     secure: cookie.secure,

@@ -356,10 +356,9 @@ export const loadBalancerPolicySchema = {
                 },
                 "path": {
                   "type": "string",
-                  "description": "Cookie Path attribute. Default \"/\".",
+                  "description": "Cookie Path attribute. Default: the path of the Ingress rule the request matched (as ingress-nginx does), so that two paths with their own backends keep separate pins under the same cookie name.",
                   "maxLength": 1024,
-                  "pattern": "^/[^;\\s]*$",
-                  "default": "/"
+                  "pattern": "^/[^;\\s]*$"
                 },
                 "domain": {
                   "type": "string",

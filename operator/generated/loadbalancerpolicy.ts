@@ -148,11 +148,8 @@ export type components = {
                         maxAge?: string;
                         /** @description Drop the pin when the user has sent no request for this long; the proxy refreshes the cookie as it is used. Omitted: no idle limit. */
                         idleTimeout?: string;
-                        /**
-                         * @description Cookie Path attribute. Default "/".
-                         * @default /
-                         */
-                        path: string;
+                        /** @description Cookie Path attribute. Default: the path of the Ingress rule the request matched (as ingress-nginx does), so that two paths with their own backends keep separate pins under the same cookie name. */
+                        path?: string;
                         /** @description Cookie Domain attribute. Omitted (default) makes a host-only cookie. */
                         domain?: string;
                         /**

@@ -136,7 +136,9 @@ export class AffinityCookieCodec {
   readonly #refreshInterval: number;
   readonly #setsMaxAge: boolean;
   /** Set-Cookie text after the value and before Max-Age: "; Path=…[; Domain=…]". */
-  readonly #scopeAttributes: string;
+  /** The configured Path, or null: then each Set-Cookie carries the path of the matched route. */
+  readonly #path: string | null;
+  readonly #domainAttribute: string;
   /** Set-Cookie text after Max-Age: "; SameSite=…[; Secure][; HttpOnly]". */
   readonly #flagAttributes: string;
   // An HMAC costs microseconds, and a pinned client sends the same value on every request, while
@@ -157,7 +159,7 @@ export class AffinityCookieCodec {
     if (!COOKIE_NAME.test(affinity.cookieName)) {
       throw new Error(`cluster ${cluster}: invalid affinity cookie name`);
     }
-    if (!affinity.path.startsWith("/") || !ATTRIBUTE_VALUE.test(affinity.path)) {
+    if (affinity.path !== null && !isCookiePath(affinity.path)) {
       throw new Error(`cluster ${cluster}: invalid affinity cookie path`);
     }
     if (affinity.domain !== null && !ATTRIBUTE_VALUE.test(affinity.domain)) {
@@ -178,7 +180,8 @@ export class AffinityCookieCodec {
           );
     this.#setsMaxAge = affinity.maxAgeSeconds !== null;
     const domain = affinity.domain === null ? "" : `; Domain=${affinity.domain}`;
-    this.#scopeAttributes = `; Path=${affinity.path}${domain}`;
+    this.#path = affinity.path;
+    this.#domainAttribute = domain;
     this.#flagAttributes =
       `; SameSite=${affinity.sameSite}` +
       (affinity.secure ? "; Secure" : "") +
@@ -273,14 +276,18 @@ export class AffinityCookieCodec {
   }
 
   /** A fresh pin on `target` (16 hex characters) at `now` (Unix seconds), with its Set-Cookie header value. */
-  issue(target: string, now: number): { cookie: AffinityCookie; setCookie: string } {
+  issue(
+    target: string,
+    now: number,
+    routePath = "/",
+  ): { cookie: AffinityCookie; setCookie: string } {
     const cookie: AffinityCookie = {
       target,
       issuedAt: now,
       expiresAt: now + this.#lifetime,
       lastSeen: now,
     };
-    return { cookie, setCookie: this.#render(cookie, now) };
+    return { cookie, setCookie: this.#render(cookie, now, routePath) };
   }
 
   /**
@@ -289,20 +296,21 @@ export class AffinityCookieCodec {
    * or half the idle timeout if that is shorter). issuedAt and expiresAt are kept, so a refresh never
    * extends the pin's lifetime; Max-Age counts down to the same end.
    */
-  refresh(cookie: AffinityCookie, now: number): string | undefined {
+  refresh(cookie: AffinityCookie, now: number, routePath = "/"): string | undefined {
     if (now - cookie.lastSeen < this.#refreshInterval) return undefined;
-    return this.#render({ ...cookie, lastSeen: now }, now);
+    return this.#render({ ...cookie, lastSeen: now }, now, routePath);
   }
 
   /** The Set-Cookie header value for a cookie value, with every attribute the policy asks for. */
-  renderSetCookie(value: string, maxAgeSeconds: number | undefined): string {
+  renderSetCookie(value: string, maxAgeSeconds: number | undefined, routePath = "/"): string {
     const maxAge = maxAgeSeconds === undefined ? "" : `; Max-Age=${maxAgeSeconds}`;
-    return `${this.name}=${value}${this.#scopeAttributes}${maxAge}${this.#flagAttributes}`;
+    const path = this.#path ?? (isCookiePath(routePath) ? routePath : "/");
+    return `${this.name}=${value}; Path=${path}${this.#domainAttribute}${maxAge}${this.#flagAttributes}`;
   }
 
-  #render(cookie: AffinityCookie, now: number): string {
+  #render(cookie: AffinityCookie, now: number, routePath: string): string {
     const maxAge = this.#setsMaxAge ? Math.max(1, this.#expiry(cookie) - now) : undefined;
-    return this.renderSetCookie(this.encode(cookie), maxAge);
+    return this.renderSetCookie(this.encode(cookie), maxAge, routePath);
   }
 
   /** When a cookie really ends: its own expiry, but never later than the lifetime configured now. */
@@ -355,4 +363,9 @@ class BoundedCache<V> {
 
 function clampU32(seconds: number): number {
   return Math.min(U32_MAX, Math.max(0, Math.floor(seconds)));
+}
+
+/** Whether a path can be a cookie Path attribute as is (absolute, no separators or controls). */
+function isCookiePath(path: string): boolean {
+  return path.startsWith("/") && ATTRIBUTE_VALUE.test(path);
 }

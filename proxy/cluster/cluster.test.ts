@@ -647,7 +647,7 @@ test("active health: the probe loop runs on (mocked) timers and stop() ends it",
     );
     const probed: string[] = [];
     let answer = false;
-    runtime.startActiveChecks(async (endpointState, signal) => {
+    runtime.startActiveChecks(async (endpointState, _check, signal) => {
       assert.equal(signal.aborted, false);
       probed.push(endpointState.id);
       return answer;
@@ -698,7 +698,7 @@ test("active health: a probe that rejects or outlives its timeout counts as a fa
     );
     let aborted = false;
     runtime.startActiveChecks(
-      (_endpoint, signal) =>
+      (_endpoint, _check, signal) =>
         new Promise((resolve) => {
           signal.addEventListener("abort", () => {
             aborted = true;

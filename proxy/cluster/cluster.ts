@@ -17,7 +17,20 @@ import { EndpointState } from "./endpoint.ts";
 export type RequestOutcome = "success" | "connectFailure" | "timeout" | "serverError" | "aborted";
 
 /** Sends one active health probe; resolves true when the endpoint is healthy. Must honour `signal`. */
-export type ActiveProbe = (endpoint: EndpointState, signal: AbortSignal) => Promise<boolean>;
+export type ActiveProbe = (
+  endpoint: EndpointState,
+  check: ActiveCheck,
+  signal: AbortSignal,
+) => Promise<boolean>;
+
+/** What an active probe needs to know besides the endpoint. */
+export interface ActiveCheck {
+  /** Name of the cluster the endpoint belongs to (for its TLS settings). */
+  cluster: string;
+  /** Path requested with GET. */
+  path: string;
+  timeoutMs: number;
+}
 
 /** What a ClusterRuntime needs from its surroundings. */
 export interface ClusterDeps {
@@ -35,6 +48,11 @@ export interface ClusterDeps {
 export interface PickRequest {
   /** The Cookie header(s): a string for HTTP/1.1, possibly several for HTTP/2 (which may split cookies). */
   cookieHeader: string | readonly string[] | undefined;
+  /**
+   * Path of the matched route: the cookie's Path when the policy sets none, so each path with its own
+   * backends keeps its own pin under the same cookie name. Default "/".
+   */
+  routePath?: string;
 }
 
 /** The endpoint chosen for a request, and what the response must carry for affinity. */
@@ -201,7 +219,7 @@ export class ClusterRuntime {
         this.#deps.metrics.affinity(this.name, pinned.event);
         return {
           endpoint: pinned.endpoint,
-          setCookie: codec.refresh(reading.cookie, seconds),
+          setCookie: codec.refresh(reading.cookie, seconds, request.routePath),
           affinity: pinned.event,
         };
       }
@@ -210,7 +228,7 @@ export class ClusterRuntime {
     if (endpoint === undefined) return undefined;
     const event: AffinityEvent =
       reading.kind === "valid" ? "repin" : reading.kind === "invalid" ? "invalid" : "new";
-    const { setCookie } = codec.issue(this.#affinityTarget(endpoint), seconds);
+    const { setCookie } = codec.issue(this.#affinityTarget(endpoint), seconds, request.routePath);
     this.#deps.metrics.affinity(this.name, event);
     return { endpoint, setCookie, affinity: event };
   }
@@ -322,7 +340,9 @@ export class ClusterRuntime {
     stopSignal.addEventListener("abort", onStop, { once: true });
     let healthy = false;
     try {
-      healthy = (await probe(endpoint, controller.signal)) === true && !controller.signal.aborted;
+      const check = { cluster: this.name, path: active.path, timeoutMs: active.timeoutMs };
+      healthy =
+        (await probe(endpoint, check, controller.signal)) === true && !controller.signal.aborted;
     } catch {
       healthy = false;
     } finally {

@@ -4,9 +4,9 @@
 // (affinity first), forward, retry idempotent requests that failed to connect, and record the outcome.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import type { ClusterConfig, ProxyConfig } from "../config/types.ts";
-import type { ClusterRegistry } from "../cluster/registry.ts";
 import type { RequestOutcome } from "../cluster/cluster.ts";
+import type { ClusterRegistry } from "../cluster/registry.ts";
+import type { ClusterConfig, ProxyConfig } from "../config/types.ts";
 import { buildUpstreamRequestHeaders } from "../http/forwarding.ts";
 import { validateHost } from "../http/host.ts";
 import type { TrustedProxies } from "../http/trusted-proxies.ts";
@@ -14,8 +14,8 @@ import { classifyUpgrade } from "../http/upgrade.ts";
 import { servedCertificateOf } from "../listener/served-certificate.ts";
 import type { AccessLogger } from "../observability/access-log.ts";
 import type { ProxyMetrics } from "../observability/ports.ts";
-import type { Router } from "../router/router.ts";
 import { normalizeRequestTarget } from "../router/request-target.ts";
+import type { Router } from "../router/router.ts";
 import { writeErrorResponse } from "../upstream/error-response.ts";
 import { ProxyError, type ProxyErrorCode } from "../upstream/errors.ts";
 import { type ForwardOutcome, forward } from "../upstream/forward.ts";
@@ -99,7 +99,10 @@ export function createRequestHandler(options: HandlerOptions) {
     };
     const fail = (error: ProxyError, hsts: string | null = null, requestId?: string): void => {
       if (options.draining() && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-      writeErrorResponse(req, res, error, { hsts, ...(requestId === undefined ? {} : { requestId }) });
+      writeErrorResponse(req, res, error, {
+        hsts,
+        ...(requestId === undefined ? {} : { requestId }),
+      });
       finish(error.status, 0);
     };
     const reply = (status: number, headers: Record<string, string>, body = ""): void => {
@@ -144,8 +147,7 @@ export function createRequestHandler(options: HandlerOptions) {
 
     if (options.scheme === "http" && tls?.httpRedirect) {
       const port = options.httpsRedirectPort === 443 ? "" : `:${options.httpsRedirectPort}`;
-      const query = target.query === "" ? "" : `?${target.query}`;
-      reply(308, { location: `https://${host.host}${port}${target.path}${query}` });
+      reply(308, { location: `https://${host.host}${port}${target.path}${target.query}` });
       return;
     }
     const hsts = options.scheme === "https" ? (tls?.hsts ?? null) : null;
@@ -159,7 +161,14 @@ export function createRequestHandler(options: HandlerOptions) {
       }
     }
     if (match.clusterName === null) {
-      reply(404, { "content-type": "text/plain; charset=utf-8", ...(hsts ? { "strict-transport-security": hsts } : {}) }, "Not found.\n");
+      reply(
+        404,
+        {
+          "content-type": "text/plain; charset=utf-8",
+          ...(hsts ? { "strict-transport-security": hsts } : {}),
+        },
+        "Not found.\n",
+      );
       return;
     }
     clusterLabel = match.clusterName;
@@ -180,14 +189,18 @@ export function createRequestHandler(options: HandlerOptions) {
       listenerPort: req.socket?.localPort ?? 0,
       trustedProxies: options.trustedProxies,
     });
-    const path = target.query === "" ? target.path : `${target.path}?${target.query}`;
+    const path = `${target.path}${target.query}`;
+    // The affinity cookie's Path when the policy sets none: the matched route's (the default backend: "/").
+    const routePath = route ? route.path : "/";
     void forwardWithRetries(cluster.config, path);
 
     async function forwardWithRetries(config: ClusterConfig, upstreamPath: string): Promise<void> {
       const tried = new Set<string>();
-      const caBundlePem = config.upstreamTls ? state?.caBundles.get(config.upstreamTls.caBundle) : undefined;
+      const caBundlePem = config.upstreamTls
+        ? state?.caBundles.get(config.upstreamTls.caBundle)
+        : undefined;
       for (let attempt = 0; ; attempt++) {
-        const pick = cluster?.pick({ cookieHeader: req.headers.cookie }, tried);
+        const pick = cluster?.pick({ cookieHeader: req.headers.cookie, routePath }, tried);
         if (!cluster || !pick) {
           fail(new ProxyError("PC_NO_ENDPOINT"), hsts, upstreamHeaders.requestId);
           return;

@@ -540,8 +540,11 @@ export const proxyConfigSchema = {
           "description": "Cookie name."
         },
         "path": {
-          "type": "string",
-          "description": "Path attribute."
+          "type": [
+            "string",
+            "null"
+          ],
+          "description": "Path attribute; null means the path of the route the request matched."
         },
         "domain": {
           "type": [

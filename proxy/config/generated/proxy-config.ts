@@ -163,8 +163,8 @@ export type components = {
         Affinity: {
             /** @description Cookie name. */
             cookieName: string;
-            /** @description Path attribute. */
-            path: string;
+            /** @description Path attribute; null means the path of the route the request matched. */
+            path: string | null;
             /** @description Domain attribute, null for host-only. */
             domain: string | null;
             /**
