@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_PROXY_OPTIONS, runProxy } from "../../proxy/supervisor.ts";
 import type { Command, CommandIo } from "../command.ts";
-import { EXIT_OK, UsageError } from "../errors.ts";
+import { EXIT_OK, UnreadableInputError, UsageError } from "../errors.ts";
 import {
   buildCompilerOptions,
   compilerOptionSpecs,
@@ -99,12 +99,21 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const defaultNamespace = defaultNamespaceOf(values, NAME);
 
   /** Compiles and writes everything; resolves with whether shared keys were found. */
-  const compileOnce = async (): Promise<string | undefined> => {
+  const compileOnce = async (first: boolean): Promise<string | undefined> => {
     const compilerOptions = buildCompilerOptions({ ...values, "secrets-dir": secretsDir }, NAME);
     const result = await runPipeline(paths, { defaultNamespace, compilerOptions });
     for (const problem of result.problems)
       io.stderr.write(`${formatProblem(problem, io.stderr)}\n`);
     const counts = countProblems(result.problems);
+    // As `compile`: a manifest that cannot be read (a half-saved edit, a YAML typo) would silently drop
+    // its objects from the config, taking their hosts offline. Keep serving what was applied instead.
+    const unreadable = result.problems.filter(
+      (p) => p.source === "manifest" && p.severity === "Error",
+    ).length;
+    if (unreadable > 0) {
+      if (first) throw new UnreadableInputError(unreadable);
+      throw new Error(`${plural(unreadable, "manifest problem")} (listed above)`);
+    }
     await writeSecrets(result.output.config, result.built.input.secrets, secretsDir);
     const keysDir = await writeSharedKeys(result.built.input.secrets, join(stateDir, "keys"));
     const changed = await writeAtomically(
@@ -117,7 +126,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     return keysDir;
   };
 
-  const keysDir = await compileOnce();
+  const keysDir = await compileOnce(true);
   const options = buildProxyOptions(values, { configPath, keysDir }, SERVE_DEFAULTS, NAME);
   const running = await runProxy(options);
 
@@ -131,7 +140,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         const now = await fingerprint(paths);
         if (now !== last) {
           last = now;
-          await compileOnce();
+          await compileOnce(false);
         }
       } catch (error) {
         io.stderr.write(

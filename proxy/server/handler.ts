@@ -142,7 +142,9 @@ export function createRequestHandler(options: HandlerOptions) {
       return;
     }
     const { vhost, route } = match;
-    routeLabel = `${vhost.host}${route ? route.path : " default"}`;
+    // The documented `route` label (docs/metrics.md): the route's source, unique per route, where host
+    // and path are not (an Exact and a Prefix route may share both).
+    routeLabel = route ? route.source : `${vhost.host} default`;
     const tls = vhost.tls;
 
     if (options.scheme === "http" && tls?.httpRedirect) {
