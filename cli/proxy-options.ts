@@ -71,7 +71,7 @@ function integer(
 /** ProxyOptions from the command line, over `defaults`. */
 export function buildProxyOptions(
   values: ProxyOptionValues,
-  base: Pick<ProxyOptions, "configPath" | "keysDir">,
+  base: Pick<ProxyOptions, "configPath" | "keysDir" | "initialConfigPath">,
   defaults: Omit<ProxyOptions, "configPath" | "keysDir">,
   command: string,
 ): ProxyOptions {

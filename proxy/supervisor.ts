@@ -25,6 +25,11 @@ import type { WorkerMessage, WorkerOptions } from "./worker-protocol.ts";
 export interface ProxyOptions {
   /** The ProxyConfig JSON file; re-read when it changes. */
   configPath: string;
+  /**
+   * A config to serve until `configPath` holds a valid one (in a pod: the ConfigMap volume, while the
+   * config-sync sidecar has not written its first copy yet).
+   */
+  initialConfigPath?: string | undefined;
   /** Directory with the shared ticket and affinity secrets; undefined generates per-process-group keys. */
   keysDir: string | undefined;
   /** Address to bind the traffic ports (0.0.0.0 in a pod). */

@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ClusterRegistry } from "./cluster/registry.ts";
-import { type ConfigWatch, watchConfigFile } from "./config/source.ts";
+import { type ConfigWatch, loadConfigFile, watchConfigFile } from "./config/source.ts";
 import type { ProxyConfig } from "./config/types.ts";
 import { compileTrustedProxies } from "./http/trusted-proxies.ts";
 import { loadSharedKeys } from "./keys.ts";
@@ -103,6 +103,16 @@ class Worker {
       createRequestHandler({ ...handlerOptions, scheme: "http" }),
     );
     this.#http.maxHeadersCount = DEFAULT_HTTPS_LIMITS.maxHeaderCount;
+    const initial = this.#options.initialConfigPath;
+    if (initial !== undefined) {
+      const load = await loadConfigFile(initial);
+      if (load.ok) await this.#apply(load.config);
+      else
+        this.#logger.warn("Ignored initial proxy config", {
+          path: initial,
+          problems: load.problems.slice(0, 5).join("; "),
+        });
+    }
     this.#watch = watchConfigFile(
       this.#options.configPath,
       {

@@ -16,6 +16,7 @@ const NAME = "proxy";
 const optionSpecs = {
   ...proxyOptionSpecs,
   config: { type: "string" },
+  "initial-config": { type: "string" },
   "keys-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -29,6 +30,7 @@ config keeps serving. Certificates are read from the paths the config names and 
 
 Options:
       --config FILE             The ProxyConfig JSON file (required)
+      --initial-config FILE     A config to serve until FILE holds a valid one (e.g. a ConfigMap volume)
       --keys-dir DIR            Shared keys: files ticket-secret and affinity-secret (32+ bytes each).
                                 Without it, keys are generated and only this process group shares them.
 ${proxyOptionsHelp(DEFAULT_PROXY_OPTIONS)}
@@ -49,6 +51,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     {
       configPath: resolve(values.config),
       keysDir: values["keys-dir"] ? resolve(values["keys-dir"]) : undefined,
+      initialConfigPath: values["initial-config"] ? resolve(values["initial-config"]) : undefined,
     },
     DEFAULT_PROXY_OPTIONS,
     NAME,
