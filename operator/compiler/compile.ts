@@ -21,7 +21,12 @@ import { compareStrings, formatKey } from "../api/keys.ts";
 import { compareAge, generationOf, keyOf } from "../api/objects.ts";
 import type { LoadBalancerPolicy } from "../api/policy.ts";
 import { attachPolicies } from "./attach.ts";
-import { hostCovered, inspectCaSecret, inspectTlsSecret } from "./certificates.ts";
+import {
+  type CertificateProblem,
+  hostCovered,
+  inspectCaSecret,
+  inspectTlsSecret,
+} from "./certificates.ts";
 import { buildClusterDraft, ClusterRegistry, validatePolicyDurations } from "./clusters.ts";
 import { type EffectivePolicy, resolveEffectivePolicy } from "./effective.ts";
 import { EndpointIndex } from "./endpoints.ts";
@@ -742,17 +747,28 @@ class Compilation {
     field: string,
   ): CertificateConfig | undefined {
     const key = formatKey({ namespace, name: secretName });
-    const cached = this.#certificates.get(key);
-    if (cached) return cached;
-    const secret = this.#secrets.get(key);
-    if (!secret) {
+    const loaded = this.#loadCertificate(key);
+    if (loaded === "missing") {
       this.#reporter.error(subject, Reason.SecretNotFound, field, `Secret "${key}" does not exist`);
       return undefined;
     }
+    if (Array.isArray(loaded)) {
+      for (const p of loaded) {
+        this.#reporter.error(subject, p.reason, field, `Secret "${key}": ${p.message}`);
+      }
+      return undefined;
+    }
+    return loaded;
+  }
+
+  /** The certificate config of a TLS Secret ("namespace/name"), cached; or why there is none. */
+  #loadCertificate(key: string): CertificateConfig | "missing" | CertificateProblem[] {
+    const cached = this.#certificates.get(key);
+    if (cached) return cached;
+    const secret = this.#secrets.get(key);
+    if (!secret) return "missing";
     const { certificate, problems } = inspectTlsSecret(secret, this.#options.now);
-    for (const p of problems)
-      this.#reporter.error(subject, p.reason, field, `Secret "${key}": ${p.message}`);
-    if (!certificate || problems.length > 0) return undefined;
+    if (!certificate || problems.length > 0) return problems;
     const config: CertificateConfig = {
       name: key,
       certFile: this.#secretFile(key, "tls.crt"),
@@ -769,24 +785,15 @@ class Compilation {
     return `${this.#options.secretsDir}/${key}/${file}`;
   }
 
-  /** The listener's default certificate, validated like any other (reported against nothing: it is an option). */
+  /**
+   * The listener's default certificate, validated like any other. It is an option, not an object, so
+   * its problems have no object to be reported against; `portcullis check` reports the option instead.
+   */
   #defaultCertificate(): CertificateConfig | undefined {
     const key = this.#options.defaultCertificate;
     if (!key) return undefined;
-    const secret = this.#secrets.get(key);
-    if (!secret) return undefined;
-    const { certificate, problems } = inspectTlsSecret(secret, this.#options.now);
-    if (!certificate || problems.length > 0) return undefined;
-    const config: CertificateConfig = {
-      name: key,
-      certFile: this.#secretFile(key, "tls.crt"),
-      keyFile: this.#secretFile(key, "tls.key"),
-      sha256: certificate.sha256,
-      dnsNames: certificate.dnsNames,
-      notAfter: certificate.notAfter.toISOString(),
-    };
-    this.#certificates.set(key, config);
-    return config;
+    const loaded = this.#loadCertificate(key);
+    return loaded === "missing" || Array.isArray(loaded) ? undefined : loaded;
   }
 
   #hostTls(vhost: VirtualHostDraft, fallback: CertificateConfig | undefined): HostTlsConfig | null {
