@@ -4,6 +4,7 @@
 import type { Command, CommandIo } from "./command.ts";
 import { checkCommand } from "./commands/check.ts";
 import { compileCommand } from "./commands/compile.ts";
+import { configSyncCommand } from "./commands/config-sync.ts";
 import { proxyCommand } from "./commands/proxy.ts";
 import { serveCommand } from "./commands/serve.ts";
 import {
@@ -22,6 +23,7 @@ export const commands: readonly Command[] = [
   compileCommand,
   serveCommand,
   proxyCommand,
+  configSyncCommand,
 ];
 
 /** `portcullis --help`. */

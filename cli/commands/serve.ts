@@ -4,6 +4,7 @@
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { writeAtomically } from "../../operator/api/atomic-file.ts";
 import { DEFAULT_PROXY_OPTIONS, runProxy } from "../../proxy/supervisor.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, UnreadableInputError, UsageError } from "../errors.ts";
@@ -22,7 +23,7 @@ import {
   proxyOptionsHelp,
   untilSignalled,
 } from "../proxy-options.ts";
-import { writeAtomically, writeSecrets, writeSharedKeys } from "../serve/materialize.ts";
+import { writeSecrets, writeSharedKeys } from "../serve/materialize.ts";
 
 const NAME = "serve";
 /** How often the manifests are checked for changes. */

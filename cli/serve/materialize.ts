@@ -1,11 +1,9 @@
 // What `portcullis serve` writes for the proxy, laid out as a pod would see its volumes: the compiled
 // config, each referenced Secret's files (tls.crt, tls.key, ca.crt) under secrets/NAMESPACE/NAME/, and
-// the shared keys. Every file is replaced atomically (write, then rename), so the proxy's watchers see
-// either the old or the new content, never half of it; unchanged files are left alone.
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+// the shared keys. Every file is replaced atomically and unchanged files are left alone.
+import { join } from "node:path";
 import type { V1Secret } from "@kubernetes/client-node";
+import { writeAtomically } from "../../operator/api/atomic-file.ts";
 import { formatKey } from "../../operator/api/keys.ts";
 import { keyOf } from "../../operator/api/objects.ts";
 import type { ProxyConfig } from "../../proxy/config/types.ts";
@@ -13,21 +11,6 @@ import { AFFINITY_SECRET_FILE, SHARED_KEYS_LABEL, TICKET_SECRET_FILE } from "../
 
 /** Files a Secret may contribute. */
 const SECRET_FILES = ["tls.crt", "tls.key", "ca.crt"] as const;
-
-/** Writes `content` to `path` atomically, unless the file already holds exactly that. Private (0600). */
-export async function writeAtomically(path: string, content: Buffer | string): Promise<boolean> {
-  const bytes = typeof content === "string" ? Buffer.from(content) : content;
-  try {
-    if ((await readFile(path)).equals(bytes)) return false;
-  } catch {
-    // Missing: write it.
-  }
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${randomBytes(6).toString("hex")}.tmp`;
-  await writeFile(temporary, bytes, { mode: 0o600 });
-  await rename(temporary, path);
-  return true;
-}
 
 function secretData(secret: V1Secret, key: string): Buffer | undefined {
   const value = secret.data?.[key];
