@@ -5,7 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { SecretBytes } from "../operator/api/secret-bytes.ts";
+import { SecretBytes } from "./config/secret-bytes.ts";
+import { MIN_TICKET_SECRET_BYTES } from "./listener/tickets.ts";
 
 /** File names inside the keys directory (and data keys of the shared-keys Secret). */
 export const TICKET_SECRET_FILE = "ticket-secret";
@@ -14,8 +15,8 @@ export const AFFINITY_SECRET_FILE = "affinity-secret";
 export const AFFINITY_PREVIOUS_FILE = "affinity-secret.previous";
 /** Label marking the Secret manifest that carries the shared keys. */
 export const SHARED_KEYS_LABEL = "portcullis.dev/shared-keys";
-/** Shortest secret accepted: 256 bits. */
-export const MIN_SECRET_BYTES = 32;
+/** Shortest secret accepted: 256 bits (the ticket-key ring's own minimum, applied to both keys). */
+export const MIN_SECRET_BYTES = MIN_TICKET_SECRET_BYTES;
 
 export interface SharedKeys {
   ticketSecret: SecretBytes;

@@ -53,7 +53,7 @@ class Worker {
       affinityKeys: keys.affinityKeys.map((k) => k.reveal()),
       metrics: this.#metrics,
       probe: (endpoint, check, signal) => {
-        const cluster = this.#state?.config.clusters.find((c) => c.name === check.cluster);
+        const cluster = this.#clusters.get(check.cluster)?.config;
         if (!cluster) return Promise.resolve(false);
         const caBundle = cluster.upstreamTls
           ? this.#state?.caBundles.get(cluster.upstreamTls.caBundle)

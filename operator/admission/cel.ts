@@ -9,7 +9,7 @@
 // duration(portcullisGoDuration(x)), which parses x with Go's time.ParseDuration and hands cel-js
 // an exact "<n>ns", or fails with cel-go's conversion error.
 import { type ASTNode, Environment, EvaluationError, type ParseResult } from "@marcbachmann/cel-js";
-import { parseGoDuration } from "./duration.ts";
+import { parseGoDuration } from "../api/go-duration.ts";
 import {
   child,
   duplicate,

@@ -1,18 +1,13 @@
-// Durations in the API use the Go/Kubernetes syntax ("90s", "1h30m", "250ms"), which is what the
-// API server's CEL duration() accepts, so one parser serves the compiler and the docs alike.
+// Durations in the API use the Go/Kubernetes syntax ("90s", "1h30m", "250ms"). The compiler reads them
+// with the same parser the offline admission uses for CEL's duration() (a port of Go's
+// time.ParseDuration), so a duration means exactly what the API server accepted.
+import { parseGoDuration } from "./go-duration.ts";
 
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
-const DURATION = /^(?:\d+(?:\.\d+)?(?:h|ms|m|s))+$/;
-const PART = /(\d+(?:\.\d+)?)(h|ms|m|s)/g;
-
-/** Milliseconds in a Go-style duration string, or undefined when it does not parse. */
+/** Milliseconds (rounded) in a Go duration string, or undefined when it does not parse or is negative. */
 export function parseDurationMs(text: string): number | undefined {
-  if (!DURATION.test(text)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(PART)) {
-    total += Number(amount) * (UNIT_MS[unit as string] as number);
-  }
-  return Math.round(total);
+  const nanoseconds = parseGoDuration(text);
+  if (nanoseconds === undefined || nanoseconds < 0n) return undefined;
+  return Math.round(Number(nanoseconds) / 1e6);
 }
 
 /** Whole seconds in a duration string, rounded up so that a positive duration never becomes 0. */

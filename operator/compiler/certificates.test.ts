@@ -5,13 +5,13 @@ import { test } from "node:test";
 import { format, inspect } from "node:util";
 import type { V1Secret } from "@kubernetes/client-node";
 import { parse } from "yaml";
+import { SecretBytes } from "../../proxy/config/secret-bytes.ts";
 import {
   buildCaSecret,
   buildTlsSecret,
   createCertificateAuthority,
   issueCertificate,
 } from "../../test/support/pki.ts";
-import { SecretBytes } from "../api/secret-bytes.ts";
 import {
   type CertificateProblem,
   hostCovered,

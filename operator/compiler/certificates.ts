@@ -4,8 +4,9 @@
 // no key material can reach a status, an Event or a log through them.
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
+import { SecretBytes } from "../../proxy/config/secret-bytes.ts";
 import { compareStrings } from "../api/keys.ts";
-import { SecretBytes } from "../api/secret-bytes.ts";
+import { isWildcard, wildcardCovers } from "./hosts.ts";
 import { Reason } from "./reasons.ts";
 
 /** What the compiler needs to know of a valid leaf certificate. */
@@ -132,11 +133,7 @@ export function hostCovered(host: string, dnsNames: readonly string[]): boolean 
   for (const raw of dnsNames) {
     const name = raw.toLowerCase();
     if (name === wanted) return true;
-    if (wanted.startsWith("*.") || !name.startsWith("*.")) continue;
-    const suffix = name.slice(1); // ".example.com"
-    if (!wanted.endsWith(suffix)) continue;
-    const label = wanted.slice(0, wanted.length - suffix.length);
-    if (label !== "" && !label.includes(".")) return true;
+    if (isWildcard(name) && !isWildcard(wanted) && wildcardCovers(name, wanted)) return true;
   }
   return false;
 }

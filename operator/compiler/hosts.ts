@@ -27,9 +27,17 @@ export function isWildcard(host: string): boolean {
 export function hostMatches(virtualHost: string, requestHost: string): boolean {
   if (virtualHost === ANY_HOST) return true;
   if (!isWildcard(virtualHost)) return virtualHost === requestHost;
-  const suffix = virtualHost.slice(1); // ".foo.com"
-  if (!requestHost.endsWith(suffix)) return false;
-  const label = requestHost.slice(0, -suffix.length);
+  return wildcardCovers(virtualHost, requestHost);
+}
+
+/**
+ * Whether the wildcard "*.foo.com" covers `host`: exactly one more label ("bar.foo.com", not
+ * "baz.bar.foo.com" nor "foo.com"). The one rule for virtual hosts and certificate names alike.
+ */
+export function wildcardCovers(wildcard: string, host: string): boolean {
+  const suffix = wildcard.slice(1); // ".foo.com"
+  if (!host.endsWith(suffix)) return false;
+  const label = host.slice(0, -suffix.length);
   return label.length > 0 && !label.includes(".");
 }
 

@@ -3,7 +3,7 @@
 // into a redacting SecretBytes and never reach an error message or a log line.
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
-import { SecretBytes } from "../../operator/api/secret-bytes.ts";
+import { SecretBytes } from "../config/secret-bytes.ts";
 import type { CertificateConfig } from "../config/types.ts";
 import { buildServedCertificate, type ServedCertificate } from "./served-certificate.ts";
 

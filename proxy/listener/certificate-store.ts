@@ -10,7 +10,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { dirname } from "node:path";
 import { createSecureContext, type SecureContext } from "node:tls";
-import type { SecretBytes } from "../../operator/api/secret-bytes.ts";
+import type { SecretBytes } from "../config/secret-bytes.ts";
 import type { CertificateConfig, ProxyConfig } from "../config/types.ts";
 import type { ProxyLogger, ProxyMetrics } from "../observability/ports.ts";
 import {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { SecretBytes } from "../../operator/api/secret-bytes.ts";
+import { SecretBytes } from "../config/secret-bytes.ts";
 import { ManualClock } from "./testing/manual-clock.ts";
 import { deriveTicketKeys, TICKET_KEYS_BYTES, TicketKeyRing, ticketEpochAt } from "./tickets.ts";
 

@@ -13,7 +13,7 @@
 // so a ticket dies at the boundary after it was issued: once per period each client does one full
 // handshake, then gets a ticket under the new key.
 import { hkdfSync } from "node:crypto";
-import { SecretBytes } from "../../operator/api/secret-bytes.ts";
+import { SecretBytes } from "../config/secret-bytes.ts";
 
 /** Bytes of key material Node expects: 16 key name + 16 HMAC key + 16 AES key. */
 export const TICKET_KEYS_BYTES = 48;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseGoDuration } from "./duration.ts";
+import { parseGoDuration } from "./go-duration.ts";
 
 test("reads what Go's time.ParseDuration reads, in nanoseconds", () => {
   const cases: [string, bigint][] = [
