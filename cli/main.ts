@@ -5,6 +5,7 @@ import type { Command, CommandIo } from "./command.ts";
 import { checkCommand } from "./commands/check.ts";
 import { compileCommand } from "./commands/compile.ts";
 import { configSyncCommand } from "./commands/config-sync.ts";
+import { operatorCommand } from "./commands/operator.ts";
 import { proxyCommand } from "./commands/proxy.ts";
 import { serveCommand } from "./commands/serve.ts";
 import {
@@ -24,6 +25,7 @@ export const commands: readonly Command[] = [
   serveCommand,
   proxyCommand,
   configSyncCommand,
+  operatorCommand,
 ];
 
 /** `portcullis --help`. */

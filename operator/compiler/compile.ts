@@ -724,6 +724,12 @@ class Compilation {
     }
     const certificate = this.#certificate(subject.namespace, spec.secretName, subject, field);
     if (!certificate) return;
+    this.#reporter.certificate(subject, {
+      secretName: spec.secretName,
+      dnsNames: [...certificate.dnsNames],
+      notAfter: certificate.notAfter,
+      uncoveredHosts: hosts.filter((h) => h !== ANY_HOST && !hostCovered(h, certificate.dnsNames)),
+    });
     for (const host of hosts) {
       if (host === ANY_HOST) continue;
       if (!hostCovered(host, certificate.dnsNames)) {

@@ -46,6 +46,12 @@ export const Reason = {
   InvalidHost: "InvalidHost",
   /** A part of the object has no effect (such as paths under Passthrough). */
   Ignored: "Ignored",
+  /** Every ready proxy serves a config built from this generation of the object. */
+  Programmed: "Programmed",
+  /** The proxies do not serve this generation yet (being delivered, or no proxy is ready). */
+  Pending: "Pending",
+  /** The object is not accepted, so nothing of it is programmed. */
+  NotAccepted: "NotAccepted",
 } as const;
 
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -2,7 +2,12 @@
 // bad input: each problem becomes a Diagnostic and a condition, and only the broken part is dropped.
 import { compareKeys, compareStrings } from "../api/keys.ts";
 import { Reason } from "./reasons.ts";
-import type { ConditionIntent, Diagnostic, StatusIntent } from "./types.ts";
+import type {
+  CertificateStatusIntent,
+  ConditionIntent,
+  Diagnostic,
+  StatusIntent,
+} from "./types.ts";
 
 /** An object a problem can be reported against. */
 export interface Subject {
@@ -44,10 +49,27 @@ export class Reporter {
   readonly #subjects = new Map<string, Subject>();
   /** Problems that flip a condition (errors, and CertificatePending). */
   readonly #failing = new Map<string, Diagnostic[]>();
+  /** status.certificate per policy, merged when a policy's certificate serves several Ingresses. */
+  readonly #certificates = new Map<string, CertificateStatusIntent>();
 
   /** Registers an object that gets a status even when nothing is wrong with it. */
   track(subject: Subject): void {
     this.#subjects.set(subjectKey(subject), subject);
+  }
+
+  /**
+   * Records the certificate a policy serves and the hosts it does not cover (called once per Ingress
+   * the policy applies to: the uncovered hosts accumulate).
+   */
+  certificate(subject: Subject, certificate: CertificateStatusIntent): void {
+    this.track(subject);
+    const key = subjectKey(subject);
+    const known = this.#certificates.get(key);
+    const uncovered = new Set([...(known?.uncoveredHosts ?? []), ...certificate.uncoveredHosts]);
+    this.#certificates.set(key, {
+      ...certificate,
+      uncoveredHosts: [...uncovered].sort(compareStrings),
+    });
   }
 
   error(subject: Subject, reason: Reason, field: string, message: string): void {
@@ -119,7 +141,8 @@ export class Reporter {
           condition("Accepted", others, Reason.Accepted, `${subject.kind} is accepted.`),
           condition("ResolvedRefs", refs, Reason.ResolvedRefs, "All references are resolved."),
         ];
-        return { ...subject, conditions };
+        const certificate = this.#certificates.get(subjectKey(subject));
+        return { ...subject, conditions, ...(certificate ? { certificate } : {}) };
       });
   }
 }

@@ -47,7 +47,7 @@ export type ConditionStatus = "True" | "False" | "Unknown";
 
 /** A condition the compiler wants written; the operator adds lastTransitionTime and observedGeneration. */
 export interface ConditionIntent {
-  type: "Accepted" | "ResolvedRefs";
+  type: "Accepted" | "ResolvedRefs" | "Programmed";
   status: ConditionStatus;
   reason: Reason;
   message: string;
@@ -61,6 +61,20 @@ export interface StatusIntent {
   /** metadata.generation the conditions describe (0 for manifests without one). */
   generation: number;
   conditions: ConditionIntent[];
+  /** For a policy whose spec.certificate is in effect: the certificate it serves, once resolved. */
+  certificate?: CertificateStatusIntent;
+}
+
+/** status.certificate of a policy: what its certificate covers and until when. */
+export interface CertificateStatusIntent {
+  /** The Secret holding it (in the policy's namespace). */
+  secretName: string;
+  /** DNS names (SANs) the certificate covers, sorted. */
+  dnsNames: string[];
+  /** End of validity, RFC 3339. */
+  notAfter: string;
+  /** Hosts the policy's targets serve that no SAN covers, sorted (they are not served with it). */
+  uncoveredHosts: string[];
 }
 
 /** One problem found, named by object and field, for CLI output, Events and logs. */

@@ -788,6 +788,11 @@ export const loadBalancerPolicySchema = {
               "items": {
                 "type": "string"
               }
+            },
+            "renewalTime": {
+              "type": "string",
+              "format": "date-time",
+              "description": "When cert-manager plans to renew it (spec.certificate.issuerRef only), from the Certificate's status."
             }
           }
         }

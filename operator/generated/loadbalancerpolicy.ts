@@ -349,6 +349,11 @@ export type components = {
                     notAfter?: string;
                     /** @description Targeted hosts the certificate does not cover. */
                     uncoveredHosts?: string[];
+                    /**
+                     * Format: date-time
+                     * @description When cert-manager plans to renew it (spec.certificate.issuerRef only), from the Certificate's status.
+                     */
+                    renewalTime?: string;
                 };
             };
         };

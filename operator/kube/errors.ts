@@ -15,15 +15,29 @@ export class KubeApiError extends Error {
   /** The Status object's `reason` ("Expired", "Forbidden", "NotFound", …); "" when it had none. */
   readonly reason: string;
 
-  constructor(statusCode: number, reason: string, message: string) {
+  /**
+   * Whole seconds the server asked us to wait before retrying: its Retry-After header on a 429 or 503,
+   * else the Status's `details.retryAfterSeconds`; undefined when it said neither.
+   */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(statusCode: number, reason: string, message: string, retryAfterSeconds?: number) {
     super(message);
     this.name = "KubeApiError";
     this.statusCode = statusCode;
     this.reason = reason;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
-  /** An error from a Status object (`{kind: "Status", code, reason, message}`), or from the bare HTTP status. */
-  static fromStatus(statusCode: number, status: unknown): KubeApiError {
+  /**
+   * An error from a Status object (`{kind: "Status", code, reason, message}`), or from the bare HTTP
+   * status. `retryAfter` is the response's Retry-After header, if any (read on 429 and 503 only).
+   */
+  static fromStatus(
+    statusCode: number,
+    status: unknown,
+    retryAfter?: string | readonly string[] | undefined,
+  ): KubeApiError {
     const record = isRecord(status) ? status : {};
     const code = typeof record.code === "number" ? record.code : statusCode;
     const reason = typeof record.reason === "string" ? record.reason : "";
@@ -31,8 +45,33 @@ export class KubeApiError extends Error {
       typeof record.message === "string" && record.message !== ""
         ? record.message
         : `API server answered ${code}${reason === "" ? "" : ` ${reason}`}`;
-    return new KubeApiError(code, reason, message);
+    const details = isRecord(record.details) ? record.details : {};
+    const fromHeader =
+      statusCode === 429 || statusCode === 503 ? parseRetryAfter(retryAfter) : undefined;
+    const fromDetails =
+      typeof details.retryAfterSeconds === "number" &&
+      Number.isInteger(details.retryAfterSeconds) &&
+      details.retryAfterSeconds >= 0
+        ? details.retryAfterSeconds
+        : undefined;
+    return new KubeApiError(code, reason, message, fromHeader ?? fromDetails);
   }
+}
+
+/**
+ * A Retry-After header as whole seconds: delay-seconds ("3"), or an HTTP date (rounded up from now,
+ * 0 if past); undefined when absent or unreadable (then the caller's own backoff applies).
+ */
+function parseRetryAfter(header: string | readonly string[] | undefined): number | undefined {
+  const value = (typeof header === "string" ? header : header?.[0])?.trim();
+  if (value === undefined || value === "") return undefined;
+  if (/^\d+$/.test(value)) {
+    const seconds = Number(value);
+    return Number.isSafeInteger(seconds) ? seconds : undefined;
+  }
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 /** The API server's answer could not be understood (not JSON, not a list, a malformed watch line). */
