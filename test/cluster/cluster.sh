@@ -3,6 +3,8 @@
 #
 #   test/cluster/cluster.sh up   DIR   # build binaries if needed, start, write DIR/kubeconfig and DIR/env
 #   test/cluster/cluster.sh down DIR   # stop what `up DIR` started (keeps DIR and its data)
+#   test/cluster/cluster.sh apiserver-stop DIR    # stop only kube-apiserver (etcd keeps the data)
+#   test/cluster/cluster.sh apiserver-start DIR   # start it again, same port and flags
 #
 # There is no controller-manager, scheduler or kubelet: objects are stored and served, RBAC is enforced,
 # but nothing reconciles them (no Pods from Deployments, no ServiceAccount tokens/"default" SAs, and
@@ -15,7 +17,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-usage() { die "usage: $0 up|down DIR"; }
+usage() { die "usage: $0 up|down|apiserver-stop|apiserver-start DIR"; }
 [[ $# -eq 2 ]] || usage
 cmd=$1
 [[ $2 != *[[:space:]]* ]] || die "DIR must not contain whitespace (it is written unquoted into DIR/env)"
@@ -60,6 +62,14 @@ wait_for() {
     sleep 1
   done
   tail -n 30 "$dir/$name.log" >&2; die "$name not ready after 120 s; see $dir/$name.log"
+}
+
+# start_apiserver: run DIR/kube-apiserver.sh in the background and wait until it is ready.
+start_apiserver() {
+  bash "$dir/kube-apiserver.sh" &
+  echo $! >"$dir/kube-apiserver.pid"
+  wait_for kube-apiserver "$(cat "$dir/kube-apiserver.url")/readyz" '^ok$' -k \
+    -H "Authorization: Bearer $(cat "$dir/admin.token")"
 }
 
 up() {
@@ -107,25 +117,33 @@ up() {
   log "starting kube-apiserver on https://127.0.0.1:$api_port"
   # --endpoint-reconciler-type none: the default reconciler publishes the advertise address (127.0.0.1)
   #   as the endpoint of the "kubernetes" Service, which validation rejects (loopback) and it logs that forever.
-  "$kube_apiserver" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --cert-dir "$dir/pki" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --service-account-issuer https://kubernetes.default.svc \
-    --api-audiences https://kubernetes.default.svc \
-    --service-account-key-file "$dir/pki/sa.pub" \
-    --service-account-signing-key-file "$dir/pki/sa.key" \
-    --token-auth-file "$dir/tokens.csv" \
-    --authorization-mode RBAC \
-    --service-cluster-ip-range 10.96.0.0/16 \
-    --endpoint-reconciler-type none \
-    --allow-privileged \
-    --profiling=false \
-    ${KUBE_APISERVER_EXTRA_ARGS:-} \
-    </dev/null >"$dir/kube-apiserver.log" 2>&1 &
-  echo $! >"$dir/kube-apiserver.pid"
+  # The command is kept in DIR/kube-apiserver.sh so that `apiserver-start` restarts it on the same port
+  # and etcd (tests stop and restart the API server under a running operator).
+  local args=(
+    "$kube_apiserver"
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port"
+    --cert-dir "$dir/pki"
+    --etcd-servers "http://127.0.0.1:$etcd_port"
+    --service-account-issuer https://kubernetes.default.svc
+    --api-audiences https://kubernetes.default.svc
+    --service-account-key-file "$dir/pki/sa.pub"
+    --service-account-signing-key-file "$dir/pki/sa.key"
+    --token-auth-file "$dir/tokens.csv"
+    --authorization-mode RBAC
+    --service-cluster-ip-range 10.96.0.0/16
+    --endpoint-reconciler-type none
+    --allow-privileged
+    --profiling=false
+    ${KUBE_APISERVER_EXTRA_ARGS:-}
+  )
+  {
+    printf '#!/usr/bin/env bash\nexec'
+    printf ' %q' "${args[@]}"
+    printf ' </dev/null >>%q 2>&1\n' "$dir/kube-apiserver.log"
+  } >"$dir/kube-apiserver.sh"
+  printf '%s\n' "https://127.0.0.1:$api_port" >"$dir/kube-apiserver.url"
+  start_apiserver
   local url="https://127.0.0.1:$api_port"
-  wait_for kube-apiserver "$url/readyz" '^ok$' -k -H "Authorization: Bearer $(cat "$dir/admin.token")"
 
   # The API server self-signs into --cert-dir: apiserver.crt holds the serving cert followed by the CA
   # that signed it, so it doubles as the CA bundle and clients can verify TLS properly.
@@ -175,5 +193,7 @@ EOF
 case $cmd in
   up) up ;;
   down) stop kube-apiserver; stop etcd; log "down: $dir" ;;
+  apiserver-stop) stop kube-apiserver ;;
+  apiserver-start) alive kube-apiserver || start_apiserver ;;
   *) usage ;;
 esac

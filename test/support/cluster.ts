@@ -75,6 +75,10 @@ export interface TestCluster {
    * with its exit status, whatever it is.
    */
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<CommandResult>;
+  /** Stops kube-apiserver alone (etcd keeps the data): clients see connections refused. */
+  stopApiServer(): Promise<void>;
+  /** Starts it again on the same port with the same flags; resolves once it is ready. */
+  startApiServer(): Promise<void>;
   /** Stops etcd and kube-apiserver and deletes the cluster's directory. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -148,6 +152,18 @@ export async function startCluster(): Promise<TestCluster> {
         timeoutMs: options.timeoutMs ?? 60_000,
         ...(options.input === undefined ? {} : { input: options.input }),
       });
+    },
+    async stopApiServer() {
+      const result = await run(CLUSTER_SH, ["apiserver-stop", dir], { timeoutMs: 60_000 });
+      if (result.code !== 0) throw new Error(`cluster.sh apiserver-stop failed:\n${result.stderr}`);
+    },
+    async startApiServer() {
+      const result = await run(CLUSTER_SH, ["apiserver-start", dir], {
+        env: kubeEnv,
+        timeoutMs: 180_000,
+      });
+      if (result.code !== 0)
+        throw new Error(`cluster.sh apiserver-start failed:\n${result.stderr}`);
     },
     stop() {
       stopped ??= stop();

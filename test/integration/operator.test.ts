@@ -1,0 +1,659 @@
+// `portcullis operator` end to end against a real kube-apiserver + etcd (test/support/cluster.ts):
+// CRDs applied with kubectl, an Ingress and a policy with two backend Services and cookie affinity;
+// the operator (a child process, as the pod runs it) builds the fleet; a proxy "pod" (test/support/
+// pod.ts: the Deployment's own containers and args, its volumes materialised on disk, config-sync
+// with the proxy ServiceAccount's token) serves HTTPS to two local backends registered as
+// EndpointSlices. Then edits to the endpoints, the Ingress, the policy and the Secret, timed from
+// the API change to the proxy serving it; bad input reported in status; the API server stopped and
+// restarted under the operator; a second operator that never writes while the first leads.
+//
+// EndpointSlice addresses may not be loopback, so the backends and the proxy listen on this machine's
+// first non-internal IPv4 address.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { V1Deployment } from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import { delay, freePort, NODE, PORTCULLIS, removeTree, temporaryRoot } from "../e2e/support.ts";
+import {
+  CLUSTER_START_TIMEOUT_MS,
+  clusterSkip,
+  startCluster,
+  type TestCluster,
+} from "../support/cluster.ts";
+import {
+  buildTlsSecret,
+  type CertificateAuthority,
+  createCertificateAuthority,
+  issueCertificate,
+} from "../support/pki.ts";
+import { type ProxyPod, startProxyPod } from "../support/pod.ts";
+
+const CRD = fileURLToPath(new URL("../../crds/", import.meta.url));
+const SYSTEM = "portcullis-system";
+const APPS = "shop";
+const HOST = "shop.example.com";
+const COOKIE = "shop-session";
+/** The issue's budget from an API change to the proxy serving it. */
+const BUDGET_MS = 2000;
+
+function hostAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const entry of list ?? []) {
+      if (entry.family === "IPv4" && !entry.internal) return entry.address;
+    }
+  }
+  throw new Error(
+    "this machine has no non-loopback IPv4 address; EndpointSlices refuse loopback ones",
+  );
+}
+
+interface Answer {
+  status: number;
+  body: string;
+  cookie: string | undefined;
+  setCookie: string[];
+  fingerprint: string;
+}
+
+function get(
+  address: string,
+  port: number,
+  path: string,
+  ca: string,
+  cookie?: string,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: address,
+        port,
+        path,
+        servername: HOST,
+        ca,
+        agent: false,
+        headers: { host: HOST, ...(cookie ? { cookie } : {}) },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        res.on("end", () => {
+          const setCookie = res.headers["set-cookie"] ?? [];
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            setCookie,
+            cookie: setCookie.find((c) => c.startsWith(`${COOKIE}=`))?.split(";")[0],
+            fingerprint:
+              (res.socket as import("node:tls").TLSSocket).getPeerCertificate?.().fingerprint256 ??
+              "",
+          });
+        });
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Polls `check` every 20 ms until it returns a value; returns it with the time it took. */
+async function timeUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<{ value: T; ms: number }> {
+  const start = performance.now();
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return { value, ms: Math.round(performance.now() - start) };
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await delay(20);
+  }
+}
+
+interface BackendProcess {
+  name: string;
+  port: number;
+  server: Server;
+}
+
+async function startBackend(name: string, address: string): Promise<BackendProcess> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end(name);
+  });
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
+  const port = (server.address() as { port: number }).port;
+  return { name, port, server };
+}
+
+function slice(service: string, id: string, address: string, port: number): object {
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: `${service}-${id}`,
+      namespace: APPS,
+      labels: { "kubernetes.io/service-name": service },
+    },
+    addressType: "IPv4",
+    ports: [{ name: "http", port, protocol: "TCP" }],
+    endpoints: [{ addresses: [address], conditions: { ready: true } }],
+  };
+}
+
+function ingress(paths: string[]): object {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: { name: "shop", namespace: APPS },
+    spec: {
+      ingressClassName: "portcullis",
+      rules: [
+        {
+          host: HOST,
+          http: {
+            paths: paths.map((path) => ({
+              path: `/${path}`,
+              pathType: "Prefix",
+              backend: { service: { name: path, port: { name: "http" } } },
+            })),
+          },
+        },
+      ],
+    },
+  };
+}
+
+function policy(cookieName: string, secretName = "wildcard-example-com"): object {
+  return {
+    apiVersion: "portcullis.dev/v1alpha1",
+    kind: "LoadBalancerPolicy",
+    metadata: { name: "shop", namespace: APPS },
+    spec: {
+      targetRefs: [{ group: "networking.k8s.io", kind: "Ingress", name: "shop" }],
+      certificate: { secretName },
+      affinity: { cookie: { name: cookieName, maxAge: "1h" } },
+    },
+  };
+}
+
+interface OperatorProcess {
+  child: ChildProcess;
+  healthPort: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startOperator(
+  cluster: TestCluster,
+  root: string,
+  identity: string,
+): Promise<OperatorProcess> {
+  const healthPort = await freePort();
+  const settings = join(root, `${identity}-settings.yaml`);
+  await import("node:fs/promises").then((fs) =>
+    fs.writeFile(
+      settings,
+      stringify({ replicas: 1, secretsDir: join(root, "pod", "etc", "portcullis", "secrets") }),
+    ),
+  );
+  const child = spawn(
+    NODE,
+    [
+      PORTCULLIS,
+      "operator",
+      "--kubeconfig",
+      cluster.kubeconfigPath,
+      "--namespace",
+      SYSTEM,
+      "--image",
+      "registry.example/portcullis:test",
+      "--proxy-settings",
+      settings,
+      "--identity",
+      identity,
+      "--health-port",
+      String(healthPort),
+      "--health-host",
+      "127.0.0.1",
+      "--lease-duration",
+      "4",
+      "--renew-deadline",
+      "3",
+      "--retry-period",
+      "1",
+      "--resync",
+      "5s",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString("utf8");
+    if (output.length > 400_000) output = output.slice(-200_000);
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  return {
+    child,
+    healthPort,
+    output: () => output,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 15_000).unref();
+      }),
+  };
+}
+
+async function readyz(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+describe("portcullis operator end to end", { skip: clusterSkip }, () => {
+  let cluster: TestCluster;
+  let root: string;
+  let address: string;
+  let ca: CertificateAuthority;
+  let caPem: string;
+  const backends: BackendProcess[] = [];
+  let operator: OperatorProcess | undefined;
+  let second: OperatorProcess | undefined;
+  let pod: ProxyPod | undefined;
+  const timings: string[] = [];
+
+  const apply = async (...objects: object[]): Promise<void> => {
+    const result = await cluster.kubectl(
+      ["apply", "--server-side", "--field-manager=user", "-f", "-"],
+      {
+        input: objects.map((o) => stringify(o)).join("---\n"),
+      },
+    );
+    assert.equal(result.code, 0, result.stderr);
+  };
+  const getJson = async <T>(...args: string[]): Promise<T | undefined> => {
+    const result = await cluster.kubectl(["get", ...args, "-o", "json", "--show-managed-fields"]);
+    return result.code === 0 ? (JSON.parse(result.stdout) as T) : undefined;
+  };
+  const diagnose = (): string =>
+    `\n--- operator ---\n${operator?.output().slice(-6000) ?? ""}\n--- pod ---\n${pod?.output().slice(-4000) ?? ""}`;
+
+  before(
+    async () => {
+      cluster = await startCluster();
+      root = await temporaryRoot();
+      address = hostAddress();
+      ca = await createCertificateAuthority();
+      caPem = ca.certificatePem;
+      const crds = await cluster.kubectl(["apply", "--server-side", "-f", CRD]);
+      assert.equal(crds.code, 0, crds.stderr);
+      await cluster.kubectl([
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "--all",
+        "--timeout=60s",
+      ]);
+      for (const name of ["a1", "a2", "b1", "c1"]) backends.push(await startBackend(name, address));
+      const leaf = await issueCertificate(ca, { dnsNames: ["*.example.com", "example.com"] });
+      await apply(
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM } },
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: APPS } },
+      );
+      await apply(
+        {
+          apiVersion: "networking.k8s.io/v1",
+          kind: "IngressClass",
+          metadata: { name: "portcullis" },
+          spec: { controller: "portcullis.dev/ingress-controller" },
+        },
+        buildTlsSecret(
+          { namespace: APPS, name: "wildcard-example-com" },
+          { certificatePem: leaf.chainPem, keyPem: leaf.keyPem },
+        ),
+        ...["app-1", "app-2", "app-3"].map((name) => ({
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name, namespace: APPS },
+          spec: { ports: [{ name: "http", port: 80, targetPort: "http" }] },
+        })),
+        slice("app-1", "a1", address, backends[0]?.port ?? 0),
+        slice("app-1", "a2", address, backends[1]?.port ?? 0),
+        slice("app-2", "b1", address, backends[2]?.port ?? 0),
+        slice("app-3", "c1", address, backends[3]?.port ?? 0),
+        ingress(["app-1", "app-2"]),
+        policy(COOKIE),
+      );
+    },
+    { timeout: CLUSTER_START_TIMEOUT_MS },
+  );
+
+  after(
+    async () => {
+      if (timings.length > 0)
+        process.stderr.write(`[operator e2e] time to effect:\n  ${timings.join("\n  ")}\n`);
+      await pod?.stop();
+      await second?.stop();
+      await operator?.stop();
+      for (const backend of backends) backend.server.close();
+      await cluster?.stop();
+      if (root) await removeTree(root);
+    },
+    { timeout: 120_000 },
+  );
+
+  test("builds the fleet: Deployment, Services, ConfigMap, mirror and shared-keys Secrets, status", {
+    timeout: 120_000,
+  }, async () => {
+    operator = await startOperator(cluster, root, "operator-a");
+    await timeUntil(
+      "operator ready",
+      async () => ((await readyz(operator?.healthPort ?? 0)) ? true : undefined),
+      60_000,
+    );
+    const deployment = await timeUntil(
+      "the proxy Deployment",
+      () => getJson<V1Deployment>("deployment", "-n", SYSTEM, "portcullis-proxy"),
+      60_000,
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    const names = (
+      await cluster.kubectl([
+        "get",
+        "secret,configmap,service,pdb,sa,role,rolebinding",
+        "-n",
+        SYSTEM,
+        "-o",
+        "name",
+      ])
+    ).stdout;
+    for (const expected of [
+      "secret/portcullis-shared-keys",
+      "configmap/portcullis-proxy-config",
+      "service/portcullis-proxy",
+      "service/portcullis-proxy-admin",
+      "poddisruptionbudget.policy/portcullis-proxy",
+      "serviceaccount/portcullis-proxy",
+      "role.rbac.authorization.k8s.io/portcullis-proxy-config-reader",
+    ])
+      assert.ok(names.includes(expected), `${expected} in\n${names}${diagnose()}`);
+    assert.match(names, /secret\/portcullis-tls-[0-9a-f]{12}/);
+    const owner = deployment.value.metadata?.ownerReferences?.[0];
+    assert.equal(owner?.kind, "IngressClass");
+    const managers = deployment.value.metadata?.managedFields?.map((m) => m.manager) ?? [];
+    assert.deepEqual([...new Set(managers)], ["portcullis-operator"]);
+
+    const status = await timeUntil(
+      "policy Accepted",
+      async () => {
+        const lbp = await getJson<{
+          status?: {
+            observedGeneration?: number;
+            conditions?: { type: string; status: string }[];
+            certificate?: { dnsNames?: string[] };
+          };
+        }>("loadbalancerpolicy", "-n", APPS, "shop");
+        return lbp?.status?.conditions?.some((c) => c.type === "Accepted" && c.status === "True")
+          ? lbp.status
+          : undefined;
+      },
+      30_000,
+    );
+    assert.equal(status.value.observedGeneration, 1);
+    assert.deepEqual(status.value.certificate?.dnsNames, ["*.example.com", "example.com"]);
+    assert.ok(
+      status.value.conditions?.some((c) => c.type === "Programmed" && c.status === "False"),
+      "not Programmed before any proxy runs",
+    );
+  });
+
+  test("a proxy pod built from the Deployment serves HTTPS with affinity; Programmed follows", {
+    timeout: 120_000,
+  }, async () => {
+    const deployment = await getJson<V1Deployment>("deployment", "-n", SYSTEM, "portcullis-proxy");
+    assert.ok(deployment);
+    pod = await startProxyPod({
+      cluster,
+      deployment,
+      root: join(root, "pod"),
+      bindAddress: address,
+    });
+    const podRef = pod;
+    const first = await timeUntil(
+      "HTTPS through the proxy",
+      async () => {
+        const answer = await get(address, podRef.httpsPort, "/app-1/", caPem);
+        return answer.status === 200 ? answer : undefined;
+      },
+      60_000,
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    assert.ok(["a1", "a2"].includes(first.value.body));
+    assert.ok(first.value.cookie, "an affinity cookie is set");
+    for (let i = 0; i < 20; i++) {
+      const again = await get(address, podRef.httpsPort, "/app-1/", caPem, first.value.cookie);
+      assert.equal(again.body, first.value.body, "pinned to one backend by the cookie");
+    }
+    assert.equal((await get(address, podRef.httpsPort, "/app-2/", caPem)).body, "b1");
+
+    // The proxy's admin endpoint, as the EndpointSlice controller would publish it.
+    await apply({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: {
+        name: "portcullis-proxy-admin-1",
+        namespace: SYSTEM,
+        labels: { "kubernetes.io/service-name": "portcullis-proxy-admin" },
+      },
+      addressType: "IPv4",
+      ports: [{ name: "admin", port: podRef.adminPort, protocol: "TCP" }],
+      endpoints: [{ addresses: [address], conditions: { ready: true } }],
+    });
+    const programmed = await timeUntil(
+      "Programmed",
+      async () => {
+        const lbp = await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>(
+          "loadbalancerpolicy",
+          "-n",
+          APPS,
+          "shop",
+        );
+        return lbp?.status?.conditions?.some((c) => c.type === "Programmed" && c.status === "True")
+          ? true
+          : undefined;
+      },
+      30_000,
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    timings.push(`Programmed after the proxy's admin endpoint appeared: ${programmed.ms} ms`);
+  });
+
+  test("edits take effect: endpoints, Ingress routes, policy, Secret (time to effect reported)", {
+    timeout: 180_000,
+  }, async () => {
+    const podRef = pod;
+    assert.ok(podRef);
+    // Endpoint change: app-2's only endpoint moves from b1 to c1.
+    await apply(slice("app-2", "b1", address, backends[3]?.port ?? 0));
+    const endpoint = await timeUntil("endpoint change served", async () => {
+      const answer = await get(address, podRef.httpsPort, "/app-2/", caPem);
+      return answer.body === "c1" ? true : undefined;
+    });
+    timings.push(`endpoint change: ${endpoint.ms} ms`);
+
+    // Route change: a new path on the Ingress.
+    await apply(ingress(["app-1", "app-2", "app-3"]));
+    const route = await timeUntil("route change served", async () => {
+      const answer = await get(address, podRef.httpsPort, "/app-3/", caPem);
+      return answer.status === 200 ? true : undefined;
+    });
+    timings.push(`route change: ${route.ms} ms`);
+
+    // Policy change: a new cookie name.
+    await apply(policy("shop-pin"));
+    const renamed = await timeUntil("policy change served", async () => {
+      const answer = await get(address, podRef.httpsPort, "/app-1/", caPem);
+      return answer.setCookie.some((c) => c.startsWith("shop-pin=")) ? true : undefined;
+    });
+    timings.push(`policy change: ${renamed.ms} ms`);
+
+    // Secret change: a renewed certificate (new key) in the same Secret. The mirror is updated by the
+    // operator; the pod's volume by our stand-in kubelet (every 250 ms; a real kubelet takes ~60 s).
+    const before = (await get(address, podRef.httpsPort, "/app-1/", caPem)).fingerprint;
+    const renewed = await issueCertificate(ca, { dnsNames: ["*.example.com", "example.com"] });
+    await apply(
+      buildTlsSecret(
+        { namespace: APPS, name: "wildcard-example-com" },
+        { certificatePem: renewed.chainPem, keyPem: renewed.keyPem },
+      ),
+    );
+    const swapped = await timeUntil("renewed certificate served", async () => {
+      const answer = await get(address, podRef.httpsPort, "/app-1/", caPem);
+      return answer.fingerprint !== before ? true : undefined;
+    });
+    timings.push(`certificate change (stand-in kubelet refresh 250 ms): ${swapped.ms} ms`);
+
+    for (const line of timings) assert.ok(line);
+    assert.ok(endpoint.ms < BUDGET_MS, `endpoint change served in ${endpoint.ms} ms`);
+    assert.ok(route.ms < BUDGET_MS, `route change served in ${route.ms} ms`);
+    assert.ok(renamed.ms < BUDGET_MS, `policy change served in ${renamed.ms} ms`);
+  });
+
+  test("bad input: refused at admission, or reported in status naming the field; the proxy keeps serving", {
+    timeout: 60_000,
+  }, async () => {
+    const refused = await cluster.kubectl(["apply", "-f", "-"], {
+      input: stringify({
+        ...(policy(COOKIE) as Record<string, unknown>),
+        metadata: { name: "broken", namespace: APPS },
+        spec: {
+          targetRefs: [{ kind: "Ingress", name: "shop" }],
+          affinity: { cookie: { name: "bad name" } },
+        },
+      }),
+    });
+    assert.notEqual(refused.code, 0, "an invalid cookie name is refused by the API server");
+    // A policy whose target does not exist: accepted by the schema, reported by the operator.
+    await apply({
+      apiVersion: "portcullis.dev/v1alpha1",
+      kind: "LoadBalancerPolicy",
+      metadata: { name: "orphan", namespace: APPS },
+      spec: {
+        targetRefs: [{ group: "networking.k8s.io", kind: "Ingress", name: "no-such-ingress" }],
+      },
+    });
+    const reported = await timeUntil("TargetNotFound in status", async () => {
+      const lbp = await getJson<{
+        metadata: { generation: number };
+        status?: {
+          observedGeneration?: number;
+          conditions?: { type: string; status: string; reason: string; message: string }[];
+        };
+      }>("loadbalancerpolicy", "-n", APPS, "orphan");
+      const failing = lbp?.status?.conditions?.find((c) => c.reason === "TargetNotFound");
+      return failing && lbp?.status?.observedGeneration === lbp?.metadata.generation
+        ? failing
+        : undefined;
+    }).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    assert.equal(reported.value.status, "False");
+    assert.match(reported.value.message, /spec\.targetRefs\[0\]/);
+    const events = await timeUntil("a Warning Event", async () => {
+      const list = await cluster.kubectl(["get", "events.events.k8s.io", "-n", APPS, "-o", "json"]);
+      return list.stdout.includes("TargetNotFound") ? list.stdout : undefined;
+    });
+    assert.match(events.value, /portcullis\.dev\/operator/);
+    assert.equal((await get(address, pod?.httpsPort ?? 0, "/app-2/", caPem)).status, 200);
+  });
+
+  test("a resync that changes nothing writes nothing", { timeout: 60_000 }, async () => {
+    const versions = async (): Promise<string> =>
+      (
+        await cluster.kubectl([
+          "get",
+          "deployment,configmap,service,secret,pdb,loadbalancerpolicy",
+          "-A",
+          "-o",
+          "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}",
+        ])
+      ).stdout;
+    await delay(3000);
+    const before = await versions();
+    await delay(6000); // more than one --resync period
+    assert.equal(await versions(), before);
+  });
+
+  test("survives the API server stopped and restarted, and re-converges; the proxy serves throughout", {
+    timeout: 240_000,
+  }, async () => {
+    const podRef = pod;
+    assert.ok(podRef);
+    await cluster.stopApiServer();
+    try {
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await get(address, podRef.httpsPort, "/app-1/", caPem)).status, 200);
+        await delay(500);
+      }
+    } finally {
+      await cluster.startApiServer();
+    }
+    await apply(ingress(["app-1", "app-2"]));
+    const converged = await timeUntil(
+      "route removal served after restart",
+      async () => {
+        const answer = await get(address, podRef.httpsPort, "/app-3/", caPem);
+        return answer.status === 404 ? true : undefined;
+      },
+      60_000,
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    timings.push(`change after API server restart: ${converged.ms} ms`);
+  });
+
+  test("two operators: one leader writes; the other takes over when it stops", {
+    timeout: 120_000,
+  }, async () => {
+    second = await startOperator(cluster, root, "operator-b");
+    await timeUntil(
+      "second operator ready",
+      async () => ((await readyz(second?.healthPort ?? 0)) ? true : undefined),
+      60_000,
+    );
+    const holder = async (): Promise<string | undefined> =>
+      (
+        await getJson<{ spec?: { holderIdentity?: string } }>(
+          "lease",
+          "-n",
+          SYSTEM,
+          "portcullis-operator",
+        )
+      )?.spec?.holderIdentity;
+    assert.equal(await holder(), "operator-a");
+    await operator?.stop();
+    const takeover = await timeUntil(
+      "operator-b leads",
+      async () => ((await holder()) === "operator-b" ? true : undefined),
+      30_000,
+    );
+    timings.push(`leader handover after a graceful stop: ${takeover.ms} ms`);
+    const podRef = pod;
+    assert.ok(podRef);
+    await apply(ingress(["app-1", "app-2", "app-3"]));
+    await timeUntil("change served under the new leader", async () => {
+      const answer = await get(address, podRef.httpsPort, "/app-3/", caPem);
+      return answer.status === 200 ? true : undefined;
+    });
+  });
+});
