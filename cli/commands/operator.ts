@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
 import { parseDurationSeconds } from "../../operator/api/duration.ts";
-import { createOperator } from "../../operator/controllers/operator.ts";
+import { createOperator, type Operator } from "../../operator/controllers/operator.ts";
 import {
   type InfraSettingsInput,
   InvalidInfraSettingsError,
@@ -137,25 +137,19 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const identity = values.identity ?? `${hostname()}-${Math.random().toString(36).slice(2, 8)}`;
 
   const logger = createLogger({ level, component: NAME, stream: io.stdout });
-  const operator = await createOperator({
-    kubeConfig,
-    logger,
-    identity,
-    settings,
-    ingressClassName: values["ingress-class"] ?? "portcullis",
-    defaultCertificate: values["default-certificate"],
-    affinityKeyRotationSeconds: seconds("affinity-key-rotation", 7 * 24 * 3600),
-    resyncSeconds: Math.max(1, seconds("resync", 60)),
-  });
-  const health = await listenHealth(healthPort, values["health-host"] ?? "0.0.0.0", () =>
-    operator.ready(),
+  // The health server comes first: liveness must hold while the API server is still unreachable.
+  let operator: Operator | undefined;
+  const health = await listenHealth(
+    healthPort,
+    values["health-host"] ?? "0.0.0.0",
+    () => operator?.ready() ?? false,
   );
   logger.info("Started operator", {
     namespace: settings.namespace,
     identity,
     healthPort: (health.address() as { port: number }).port,
   });
-
+  const stopper = new AbortController();
   const elector = values["no-leader-election"]
     ? undefined
     : createLeaderElector({
@@ -168,13 +162,25 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         retryPeriodSeconds: seconds("retry-period", 2),
         logger,
       });
-  const stopper = new AbortController();
   const done = (async () => {
-    await operator.start();
-    if (elector === undefined) await operator.lead(stopper.signal);
+    operator = await createOperator({
+      kubeConfig,
+      logger,
+      identity,
+      settings,
+      ingressClassName: values["ingress-class"] ?? "portcullis",
+      defaultCertificate: values["default-certificate"],
+      affinityKeyRotationSeconds: seconds("affinity-key-rotation", 7 * 24 * 3600),
+      resyncSeconds: Math.max(1, seconds("resync", 60)),
+      signal: stopper.signal,
+    });
+    if (stopper.signal.aborted) return;
+    const running = operator;
+    await running.start();
+    if (elector === undefined) await running.lead(stopper.signal);
     else
       await elector.run({
-        onStartedLeading: (signal) => operator.lead(signal),
+        onStartedLeading: (signal) => running.lead(signal),
         onStoppedLeading: () => {},
         onNewLeader: (leader) => logger.info("Observed leader", { leader }),
       });
@@ -184,8 +190,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     stopping ??= (async () => {
       stopper.abort();
       await elector?.stop();
+      // Stopping the operator also ends a start() still waiting for the API server, so `done` settles.
+      await operator?.stop();
       await done.catch(() => {});
-      await operator.stop();
       await new Promise<void>((resolve) => health.close(() => resolve()));
       logger.info("Stopped operator", {});
     })();

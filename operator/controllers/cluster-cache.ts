@@ -4,6 +4,7 @@
 // as a metadata-only stub, so memory does not grow with the cluster's Secrets and key material the
 // operator does not need never sits in its heap. When a new reference appears, the Secret is fetched
 // once (hydrate) and its next watch event caches it in full.
+import { setTimeout as sleep } from "node:timers/promises";
 import type {
   KubeConfig,
   V1ConfigMap,
@@ -28,6 +29,7 @@ import { keyOf } from "../api/objects.ts";
 import type { LoadBalancerPolicy } from "../api/policy.ts";
 import type { CompilerInput } from "../compiler/types.ts";
 import { MANAGED_BY } from "../infra/metadata.ts";
+import { Backoff } from "../kube/backoff.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { describeError, KubeApiError } from "../kube/errors.ts";
 import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
@@ -45,6 +47,8 @@ export interface ClusterCacheOptions {
   pinnedSecrets: readonly string[];
   /** Informer tuning, for tests. Default: the informer's. */
   quietRelistMs?: number;
+  /** Aborts the start-up checks (the operator is stopping). */
+  signal?: AbortSignal | undefined;
 }
 
 /** What changed, for the operator to decide what to reconcile. */
@@ -153,7 +157,7 @@ export async function createClusterCache(options: ClusterCacheOptions): Promise<
       path: "/apis/rbac.authorization.k8s.io/v1/rolebindings",
     }),
   };
-  const certManager = (await hasCertManager(kubeConfig, logger))
+  const certManager = (await hasCertManager(kubeConfig, logger, options.signal))
     ? {
         certificates: createInformer<CertManagerCertificate>({
           ...base,
@@ -291,19 +295,33 @@ function isFleetSecret(secret: V1Secret, namespace: string): boolean {
   );
 }
 
-/** Whether cert-manager's API group is served (its CRDs installed). */
-async function hasCertManager(kubeConfig: KubeConfig, logger: Logger): Promise<boolean> {
-  try {
-    await fetchJson(kubeConfig, "/apis/cert-manager.io/v1", {});
-    return true;
-  } catch (error) {
-    if (error instanceof KubeApiError && error.statusCode === 404) {
-      logger.info("Found no cert-manager API; issuance through issuerRef is off", {});
-      return false;
+/**
+ * Whether cert-manager's API group is served (its CRDs installed). Asks until the API server answers
+ * (an unreachable server says nothing either way), with backoff; rejects only if `signal` aborts.
+ */
+async function hasCertManager(
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+  for (;;) {
+    try {
+      await fetchJson(kubeConfig, "/apis/cert-manager.io/v1", {}, signal);
+      return true;
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 404) {
+        logger.info("Found no cert-manager API; issuance through issuerRef is off", {});
+        return false;
+      }
+      signal?.throwIfAborted();
+      const delayMs = backoff.next();
+      logger.warn("Failed to check for the cert-manager API; retrying", {
+        attempt: backoff.failures,
+        delayMs,
+        error: describeError(error),
+      });
+      await sleep(delayMs, undefined, signal ? { signal } : {});
     }
-    logger.warn("Failed to check for the cert-manager API; assuming it is absent", {
-      error: describeError(error),
-    });
-    return false;
   }
 }

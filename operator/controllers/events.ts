@@ -32,6 +32,7 @@ export interface EventIntent {
 /** Name of the reporting controller in every Event. */
 export const REPORTING_CONTROLLER = "portcullis.dev/operator";
 const MAX_NOTE = 1024;
+const MAX_NAME_PREFIX = 253 - 17;
 
 export class EventRecorder {
   readonly #client: KubeClient;
@@ -60,9 +61,9 @@ export class EventRecorder {
       const object = objectId(intent.subject);
       const seen = current.get(object) ?? new Set<string>();
       current.set(object, seen);
-      seen.add(signature);
-      if (this.#recorded.get(object)?.has(signature)) continue;
-      await this.#create(intent, signal);
+      // Remembered only once recorded: an Event that failed is tried again on the next compile.
+      if (this.#recorded.get(object)?.has(signature) || (await this.#create(intent, signal)))
+        seen.add(signature);
     }
     this.#recorded.clear();
     for (const [object, signatures] of current) this.#recorded.set(object, signatures);
@@ -73,7 +74,8 @@ export class EventRecorder {
     await this.#create(intent, signal);
   }
 
-  async #create(intent: EventIntent, signal: AbortSignal): Promise<void> {
+  /** Creates the Event; false (logged) if that failed. */
+  async #create(intent: EventIntent, signal: AbortSignal): Promise<boolean> {
     const { subject } = intent;
     const note =
       intent.note.length > MAX_NOTE ? `${intent.note.slice(0, MAX_NOTE - 3)}...` : intent.note;
@@ -83,7 +85,8 @@ export class EventRecorder {
           apiVersion: "events.k8s.io/v1",
           kind: "Event",
           metadata: {
-            name: `${subject.name}.${randomBytes(8).toString("hex")}`,
+            // Names are at most 253 characters: keep room for the 17-character suffix.
+            name: `${subject.name.slice(0, MAX_NAME_PREFIX)}.${randomBytes(8).toString("hex")}`,
             // Events about cluster-scoped objects (the IngressClass) go to "default", as kubectl expects.
             namespace: subject.namespace === "" ? "default" : subject.namespace,
           },
@@ -104,6 +107,7 @@ export class EventRecorder {
         },
         signal,
       );
+      return true;
     } catch (error) {
       this.#logger.warn("Failed to record Event", {
         kind: subject.kind,
@@ -112,6 +116,7 @@ export class EventRecorder {
         reason: intent.reason,
         error: describeError(error),
       });
+      return false;
     }
   }
 }

@@ -79,6 +79,8 @@ export interface OperatorOptions {
   quietRelistMs?: number;
   /** Default node:crypto randomBytes. */
   randomBytes?: RandomBytes;
+  /** Aborts createOperator's start-up checks (waiting for an unreachable API server). */
+  signal?: AbortSignal | undefined;
 }
 
 /** A running operator. */
@@ -113,6 +115,7 @@ export async function createOperator(options: OperatorOptions): Promise<Operator
     namespace: options.settings.namespace,
     pinnedSecrets: options.defaultCertificate ? [options.defaultCertificate] : [],
     ...(options.quietRelistMs === undefined ? {} : { quietRelistMs: options.quietRelistMs }),
+    signal: options.signal,
   });
   return new Reconciler(options, fieldManager, client, cache);
 }

@@ -50,7 +50,18 @@ export async function fetchProxyReports(
           await response.body.dump();
           return { version: null, sources: [] };
         }
-        return parseReport(await response.body.json());
+        // Counted while read: a chunked answer declares no length.
+        let size = 0;
+        const chunks: Buffer[] = [];
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > MAX_BODY_BYTES) {
+            response.body.destroy();
+            return { version: null, sources: [] };
+          }
+          chunks.push(chunk);
+        }
+        return parseReport(JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown);
       } catch {
         return { version: null, sources: [] };
       }

@@ -35,6 +35,7 @@ import {
 import { type ProxyPod, startProxyPod } from "../support/pod.ts";
 
 const CRD = fileURLToPath(new URL("../../crds/", import.meta.url));
+const CERT_MANAGER = fileURLToPath(new URL("../../schemas/cert-manager-v1.21.1/", import.meta.url));
 const SYSTEM = "portcullis-system";
 const APPS = "shop";
 const HOST = "shop.example.com";
@@ -304,6 +305,15 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
       caPem = ca.certificatePem;
       const crds = await cluster.kubectl(["apply", "--server-side", "-f", CRD]);
       assert.equal(crds.code, 0, crds.stderr);
+      for (const plural of ["certificates", "issuers", "clusterissuers"]) {
+        const applied = await cluster.kubectl([
+          "apply",
+          "--server-side",
+          "-f",
+          join(CERT_MANAGER, `cert-manager.io_${plural}.yaml`),
+        ]);
+        assert.equal(applied.code, 0, applied.stderr);
+      }
       await cluster.kubectl([
         "wait",
         "--for=condition=Established",
@@ -579,6 +589,157 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
     assert.equal((await get(address, pod?.httpsPort ?? 0, "/app-2/", caPem)).status, 200);
   });
 
+  test("Ingress status.loadBalancer follows the proxy Service", { timeout: 60_000 }, async () => {
+    const patched = await cluster.kubectl([
+      "patch",
+      "service",
+      "-n",
+      SYSTEM,
+      "portcullis-proxy",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } } }),
+    ]);
+    assert.equal(patched.code, 0, patched.stderr);
+    await timeUntil("Ingress status", async () => {
+      const shop = await getJson<{ status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }>(
+        "ingress",
+        "-n",
+        APPS,
+        "shop",
+      );
+      return shop?.status?.loadBalancer?.ingress?.[0]?.ip === "203.0.113.10" ? true : undefined;
+    }).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+  });
+
+  test("cert-manager: an issuerRef policy gets its Certificate, then status reports coverage, expiry and renewal", {
+    timeout: 90_000,
+  }, async () => {
+    await apply(
+      {
+        apiVersion: "cert-manager.io/v1",
+        kind: "ClusterIssuer",
+        metadata: { name: "letsencrypt-dns" },
+        spec: {
+          acme: {
+            server: "https://acme.example/directory",
+            privateKeySecretRef: { name: "letsencrypt-account" },
+            solvers: [
+              {
+                dns01: { cloudflare: { apiTokenSecretRef: { name: "cloudflare", key: "token" } } },
+              },
+            ],
+          },
+        },
+      },
+      {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: "docs", namespace: APPS },
+        spec: {
+          ingressClassName: "portcullis",
+          rules: [
+            {
+              host: "docs.example.org",
+              http: {
+                paths: [
+                  {
+                    path: "/",
+                    pathType: "Prefix",
+                    backend: { service: { name: "app-1", port: { name: "http" } } },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      },
+      {
+        apiVersion: "portcullis.dev/v1alpha1",
+        kind: "LoadBalancerPolicy",
+        metadata: { name: "docs", namespace: APPS },
+        spec: {
+          targetRefs: [{ group: "networking.k8s.io", kind: "Ingress", name: "docs" }],
+          certificate: {
+            secretName: "wildcard-example-org",
+            issuerRef: { group: "cert-manager.io", kind: "ClusterIssuer", name: "letsencrypt-dns" },
+            dnsNames: ["*.example.org"],
+          },
+        },
+      },
+    );
+    const certificate = await timeUntil("the Certificate", () =>
+      getJson<{
+        metadata: { ownerReferences?: { kind: string; name: string }[] };
+        spec: { dnsNames: string[]; secretName: string; issuerRef: { name: string } };
+      }>("certificate.cert-manager.io", "-n", APPS, "wildcard-example-org"),
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    assert.deepEqual(certificate.value.spec.dnsNames, ["*.example.org"]);
+    assert.equal(certificate.value.spec.issuerRef.name, "letsencrypt-dns");
+    assert.deepEqual(
+      certificate.value.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`),
+      ["LoadBalancerPolicy/docs"],
+    );
+    type PolicyView = {
+      status?: {
+        conditions?: { type: string; status: string; reason: string }[];
+        certificate?: {
+          dnsNames?: string[];
+          notAfter?: string;
+          uncoveredHosts?: string[];
+          renewalTime?: string;
+        };
+      };
+    };
+    await timeUntil("CertificatePending", async () => {
+      const docs = await getJson<PolicyView>("loadbalancerpolicy", "-n", APPS, "docs");
+      return docs?.status?.conditions?.some((c) => c.reason === "CertificatePending")
+        ? true
+        : undefined;
+    });
+
+    // What cert-manager would do: write the Secret and the Certificate's status.
+    const issued = await issueCertificate(ca, { dnsNames: ["*.example.org"] });
+    await apply(
+      buildTlsSecret(
+        { namespace: APPS, name: "wildcard-example-org" },
+        { certificatePem: issued.chainPem, keyPem: issued.keyPem },
+      ),
+    );
+    const renewalTime = "2026-12-01T00:00:00Z";
+    const patched = await cluster.kubectl([
+      "patch",
+      "certificate.cert-manager.io",
+      "-n",
+      APPS,
+      "wildcard-example-org",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { renewalTime } }),
+    ]);
+    assert.equal(patched.code, 0, patched.stderr);
+    const resolved = await timeUntil("certificate in status", async () => {
+      const docs = await getJson<PolicyView>("loadbalancerpolicy", "-n", APPS, "docs");
+      const refs = docs?.status?.conditions?.find((c) => c.type === "ResolvedRefs");
+      return refs?.status === "True" && docs?.status?.certificate?.renewalTime
+        ? docs.status.certificate
+        : undefined;
+    }).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    assert.deepEqual(resolved.value.dnsNames, ["*.example.org"]);
+    assert.deepEqual(resolved.value.uncoveredHosts, []);
+    assert.equal(resolved.value.renewalTime, renewalTime);
+    assert.ok(resolved.value.notAfter);
+    const deployment = await getJson<V1Deployment>("deployment", "-n", SYSTEM, "portcullis-proxy");
+    const mounted = deployment?.spec?.template.spec?.volumes?.filter((v) => v.secret) ?? [];
+    assert.equal(
+      mounted.filter((v) => v.secret?.secretName?.startsWith("portcullis-tls-")).length,
+      2,
+      "the new certificate's mirror is mounted by the proxy pods",
+    );
+  });
+
   test("a resync that changes nothing writes nothing", { timeout: 60_000 }, async () => {
     const versions = async (): Promise<string> =>
       (
@@ -641,6 +802,15 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
         )
       )?.spec?.holderIdentity;
     assert.equal(await holder(), "operator-a");
+    // Make operator-b compile something while operator-a leads: it must not write it.
+    await apply(ingress(["app-1", "app-2", "app-3"]));
+    await delay(1500);
+    assert.doesNotMatch(
+      second.output(),
+      /"message":"(Applied|Updated|Created|Deleted|Rotated)/,
+      "a replica that does not lead writes nothing",
+    );
+    await apply(ingress(["app-1", "app-2"]));
     await operator?.stop();
     const takeover = await timeUntil(
       "operator-b leads",
