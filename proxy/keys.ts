@@ -2,7 +2,7 @@
 // derived from it per rotation period) and the affinity-cookie signing key. In a cluster they come from
 // a Secret mounted as files; on a laptop `portcullis serve` writes them from a Secret manifest, or
 // generates them (then only that process group shares them, and it says so).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SecretBytes } from "./config/secret-bytes.ts";
@@ -63,4 +63,52 @@ export function generateSharedKeys(): SharedKeys {
     affinityKeys: [new SecretBytes(randomBytes(MIN_SECRET_BYTES))],
     generated: true,
   };
+}
+
+/** A running watch of the keys directory; close() ends it. */
+export interface SharedKeysWatch {
+  close(): void;
+}
+
+/**
+ * Re-reads the keys directory every `intervalMs` (Kubernetes updates a mounted Secret by swapping a
+ * symlink, which file watches miss, and a rotation is rare, so a cheap poll is enough) and calls
+ * `onAffinityKeys` when the affinity keys change — the operator rotates them, keeping the previous
+ * one so that pins survive. A directory that cannot be read (mid-swap, or removed) keeps the keys in
+ * use; `onError` hears why. The ticket secret never changes at runtime: ticket keys rotate by period.
+ */
+export function watchSharedKeys(
+  dir: string,
+  current: SharedKeys,
+  onAffinityKeys: (keys: Buffer[]) => void,
+  onError: (error: unknown) => void,
+  intervalMs = 1000,
+): SharedKeysWatch {
+  let fingerprint = affinityFingerprint(current.affinityKeys.map((k) => k.reveal()));
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    loadSharedKeys(dir)
+      .then((keys) => {
+        if (!keys) return;
+        const revealed = keys.affinityKeys.map((k) => k.reveal());
+        const next = affinityFingerprint(revealed);
+        if (next === fingerprint) return;
+        fingerprint = next;
+        onAffinityKeys(revealed);
+      })
+      .catch(onError)
+      .finally(() => {
+        busy = false;
+      });
+  }, intervalMs);
+  timer.unref();
+  return { close: () => clearInterval(timer) };
+}
+
+function affinityFingerprint(keys: readonly Buffer[]): string {
+  const hash = createHash("sha256");
+  for (const key of keys) hash.update(createHash("sha256").update(key).digest());
+  return hash.digest("hex");
 }

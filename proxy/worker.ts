@@ -8,7 +8,7 @@ import { ClusterRegistry } from "./cluster/registry.ts";
 import { type ConfigWatch, loadConfigFile, watchConfigFile } from "./config/source.ts";
 import type { ProxyConfig } from "./config/types.ts";
 import { compileTrustedProxies } from "./http/trusted-proxies.ts";
-import { loadSharedKeys } from "./keys.ts";
+import { loadSharedKeys, type SharedKeysWatch, watchSharedKeys } from "./keys.ts";
 import { CertificateStore } from "./listener/certificate-store.ts";
 import { createHttpsListener, type HttpsListener } from "./listener/https-listener.ts";
 import { DEFAULT_HTTPS_LIMITS } from "./listener/limits.ts";
@@ -36,6 +36,7 @@ class Worker {
   #https!: HttpsListener;
   #http!: Server;
   #watch: ConfigWatch | undefined;
+  #keysWatch: SharedKeysWatch | undefined;
   #listening = false;
   #draining = false;
 
@@ -63,6 +64,18 @@ class Worker {
         return probeEndpoint(pool, check.path, check.timeoutMs, signal);
       },
     });
+    this.#keysWatch = watchSharedKeys(
+      this.#options.keysDir,
+      keys,
+      (affinityKeys) => {
+        this.#clusters.setAffinityKeys(affinityKeys);
+        this.#logger.info("Applied rotated affinity keys", { keys: affinityKeys.length });
+      },
+      (error) =>
+        this.#logger.warn("Failed to read the shared keys; keeping the current ones", {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    );
     const trustedProxies = compileTrustedProxies(this.#options.trustedProxies);
     const handlerOptions = {
       state: () => this.#state,
@@ -179,6 +192,7 @@ class Worker {
   async drain(deadline: number): Promise<void> {
     this.#draining = true;
     this.#watch?.close();
+    this.#keysWatch?.close();
     this.#http.close();
     this.#http.closeIdleConnections();
     const timer = setTimeout(

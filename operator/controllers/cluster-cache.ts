@@ -93,12 +93,18 @@ export interface ClusterCache {
 }
 
 const STUB_ANNOTATION = "portcullis.dev/cache-stub";
+/** Longest delay between retries of a failed list or watch, in ms. */
+export const RETRY_MAX_MS = 8000;
 
 export async function createClusterCache(options: ClusterCacheOptions): Promise<ClusterCache> {
   const { kubeConfig, logger, namespace } = options;
   const base = {
     kubeConfig,
     logger,
+    // Retries back off to at most 8 s (jittered down to 4–8 s): while the API server is down, the
+    // operator's ~15 informers send 2–4 requests/s in all, and once it is back every watch resumes
+    // within 8 s, which bounds how long re-converging takes.
+    backoff: { maxMs: RETRY_MAX_MS },
     ...(options.quietRelistMs === undefined ? {} : { quietRelistMs: options.quietRelistMs }),
   };
   const fleetSelector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;

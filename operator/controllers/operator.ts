@@ -40,9 +40,10 @@ import { describeError, KubeApiError } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
 import { createWorkQueue, PermanentError, type WorkQueue } from "../kube/work-queue.ts";
 import { Applier, type ApplyObject } from "./applier.ts";
-import { type ClusterCache, createClusterCache } from "./cluster-cache.ts";
+import { type ClusterCache, createClusterCache, RETRY_MAX_MS } from "./cluster-cache.ts";
 import { EventRecorder, type EventSubject } from "./events.ts";
 import { fetchProxyReports, readyAdminAddresses } from "./proxy-reports.ts";
+import { AFFINITY_ROTATED_ANNOTATION, planSharedKeys } from "./shared-keys.ts";
 import {
   buildLoadBalancerIngress,
   buildPolicyStatus,
@@ -98,8 +99,6 @@ export interface Operator {
 }
 
 export const DEFAULT_FIELD_MANAGER = "portcullis-operator";
-/** When the affinity key was last rotated (RFC 3339), on the shared-keys Secret. */
-export const AFFINITY_ROTATED_ANNOTATION = "portcullis.dev/affinity-key-rotated-at";
 const DEFAULT_ROTATION_SECONDS = 7 * 24 * 3600;
 const PROXY_REPORT_TIMEOUT_MS = 2000;
 /** Programmed is re-checked this often even when everything is Programmed (a proxy may restart). */
@@ -162,6 +161,8 @@ class Reconciler implements Operator {
       name: "operator",
       logger: options.logger,
       concurrency: 4,
+      // Same cap as the informers': after an outage, a failed key is retried within 8 s at most.
+      backoff: { maxMs: RETRY_MAX_MS },
       holdOffMs,
       maxHoldOffMs: holdOffMs * 5,
       isPermanent: (error) => error instanceof PermanentError || isPermanentApiError(error),
@@ -363,7 +364,13 @@ class Reconciler implements Operator {
     const key = formatKey({ namespace: this.#settings.namespace, name });
     const current = this.#cache.secret(key);
     const now = new Date();
-    if (current === undefined) {
+    const plan = planSharedKeys(
+      current,
+      now,
+      this.#options.affinityKeyRotationSeconds ?? DEFAULT_ROTATION_SECONDS,
+    );
+    if (plan.action === "keep") return;
+    if (plan.action === "create" || current === undefined) {
       const secret = buildSharedKeysSecret(this.#settings, this.#randomBytes, owner);
       secret.metadata = {
         ...secret.metadata,
@@ -381,13 +388,6 @@ class Reconciler implements Operator {
       }
       return;
     }
-    const period = this.#options.affinityKeyRotationSeconds ?? DEFAULT_ROTATION_SECONDS;
-    if (period <= 0) return;
-    const rotatedAt = Date.parse(
-      current.metadata?.annotations?.[AFFINITY_ROTATED_ANNOTATION] ??
-        String(current.metadata?.creationTimestamp ?? ""),
-    );
-    if (Number.isFinite(rotatedAt) && now.getTime() - rotatedAt < period * 1000) return;
     const rotated = buildRotatedSharedKeysSecret(current, this.#settings, this.#randomBytes, owner);
     rotated.metadata = {
       ...rotated.metadata,

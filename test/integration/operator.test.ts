@@ -199,6 +199,7 @@ async function startOperator(
   cluster: TestCluster,
   root: string,
   identity: string,
+  extraArgs: readonly string[] = [],
 ): Promise<OperatorProcess> {
   const healthPort = await freePort();
   const settings = join(root, `${identity}-settings.yaml`);
@@ -235,6 +236,7 @@ async function startOperator(
       "1",
       "--resync",
       "5s",
+      ...extraArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -740,6 +742,78 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
     );
   });
 
+  test("unused mirrors are deleted only once the Deployment has rolled out; unused Certificates at once", {
+    timeout: 60_000,
+  }, async () => {
+    const mirrors = async (): Promise<string[]> =>
+      (
+        await cluster.kubectl([
+          "get",
+          "secret",
+          "-n",
+          SYSTEM,
+          "-l",
+          "app.kubernetes.io/component=certificate-mirror",
+          "-o",
+          "jsonpath={.items[*].metadata.name}",
+        ])
+      ).stdout
+        .split(" ")
+        .filter(Boolean);
+    assert.equal((await mirrors()).length, 2);
+    // The docs policy stops asking for its certificate.
+    await apply({
+      apiVersion: "portcullis.dev/v1alpha1",
+      kind: "LoadBalancerPolicy",
+      metadata: { name: "docs", namespace: APPS },
+      spec: { targetRefs: [{ group: "networking.k8s.io", kind: "Ingress", name: "docs" }] },
+    });
+    await timeUntil("the Certificate deleted", async () => {
+      const list = await cluster.kubectl([
+        "get",
+        "certificate.cert-manager.io",
+        "-n",
+        APPS,
+        "-o",
+        "name",
+      ]);
+      return list.code === 0 && list.stdout.trim() === "" ? true : undefined;
+    }).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    const deployment = await timeUntil("the Deployment without the mirror", async () => {
+      const current = await getJson<V1Deployment>("deployment", "-n", SYSTEM, "portcullis-proxy");
+      const mounted = current?.spec?.template.spec?.volumes?.filter((v) =>
+        v.secret?.secretName?.startsWith("portcullis-tls-"),
+      );
+      return mounted?.length === 1 ? current : undefined;
+    });
+    await delay(1500);
+    assert.equal((await mirrors()).length, 2, "kept while old pods may still mount it");
+    // What the Deployment controller reports once the new pods replaced the old ones.
+    const rolled = await cluster.kubectl([
+      "patch",
+      "deployment",
+      "-n",
+      SYSTEM,
+      "portcullis-proxy",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        status: {
+          observedGeneration: deployment.value.metadata?.generation,
+          replicas: 1,
+          updatedReplicas: 1,
+          readyReplicas: 1,
+          availableReplicas: 1,
+        },
+      }),
+    ]);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    await timeUntil("the unused mirror deleted", async () =>
+      (await mirrors()).length === 1 ? true : undefined,
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+  });
+
   test("a resync that changes nothing writes nothing", { timeout: 60_000 }, async () => {
     const versions = async (): Promise<string> =>
       (
@@ -781,12 +855,14 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
       60_000,
     ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
     timings.push(`change after API server restart: ${converged.ms} ms`);
+    assert.ok(converged.ms < 10_000, `re-converged ${converged.ms} ms after the API server was back`);
   });
 
   test("two operators: one leader writes; the other takes over when it stops", {
     timeout: 120_000,
   }, async () => {
-    second = await startOperator(cluster, root, "operator-b");
+    // operator-b rotates the affinity key every 8 s once it leads.
+    second = await startOperator(cluster, root, "operator-b", ["--affinity-key-rotation", "8s"]);
     await timeUntil(
       "second operator ready",
       async () => ((await readyz(second?.healthPort ?? 0)) ? true : undefined),
@@ -825,5 +901,43 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
       const answer = await get(address, podRef.httpsPort, "/app-3/", caPem);
       return answer.status === 200 ? true : undefined;
     });
+  });
+
+  test("the affinity key rotates in the Secret, and a cookie signed before still pins after", {
+    timeout: 90_000,
+  }, async () => {
+    const podRef = pod;
+    assert.ok(podRef);
+    type KeysView = { data?: Record<string, string>; metadata?: { resourceVersion?: string } };
+    const keysOf = () => getJson<KeysView>("secret", "-n", SYSTEM, "portcullis-shared-keys");
+    const before = await keysOf();
+    await podRef.refreshVolumes();
+    await delay(1500); // the proxy re-reads its keys directory every second
+    const pinned = await get(address, podRef.httpsPort, "/app-1/", caPem);
+    // The policy renamed its cookie to shop-pin earlier in this suite.
+    const cookie = pinned.setCookie.find((c) => c.startsWith("shop-"))?.split(";")[0];
+    assert.ok(cookie, "an affinity cookie is set");
+    const rotated = await timeUntil(
+      "a rotation",
+      async () => {
+        const now = await keysOf();
+        return now?.data?.["affinity-secret"] !== before?.data?.["affinity-secret"]
+          ? now
+          : undefined;
+      },
+      30_000,
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    assert.equal(
+      rotated.value.data?.["affinity-secret.previous"],
+      before?.data?.["affinity-secret"],
+    );
+    assert.equal(rotated.value.data?.["ticket-secret"], before?.data?.["ticket-secret"]);
+    await podRef.refreshVolumes();
+    await delay(1500);
+    for (let i = 0; i < 5; i++) {
+      const answer = await get(address, podRef.httpsPort, "/app-1/", caPem, cookie);
+      assert.equal(answer.body, pinned.body, "the pin survives the rotation");
+    }
+    assert.match(podRef.output(), /Applied rotated affinity keys/);
   });
 });

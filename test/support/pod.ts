@@ -1,12 +1,13 @@
 // A proxy pod without a kubelet: runs the containers of the operator's proxy Deployment as local
 // processes, with the args the Deployment gives them, and plays the kubelet's part for volumes —
 // Secret and ConfigMap volumes are written under a root directory (and refreshed every
-// `refreshMs`, as the kubelet's sync loop does, atomically), emptyDirs are created. Paths in the
+// `refreshMs`, as the kubelet's sync loop does, with its atomic `..data` symlink swap), emptyDirs
+// are created. Paths in the
 // args are moved under the root; ports are replaced with free ones and bound to `bindAddress`.
 // The config-sync container gets a kubeconfig holding a token of the Deployment's ServiceAccount
 // (TokenRequest), so it runs with exactly the rights the operator's Role grants.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { V1ConfigMap, V1Deployment, V1Secret } from "@kubernetes/client-node";
 import { freePort, NODE, PORTCULLIS } from "../e2e/support.ts";
@@ -41,13 +42,37 @@ async function getJson<T>(cluster: TestCluster, args: string[]): Promise<T | und
   return JSON.parse(result.stdout) as T;
 }
 
-async function writeIfChanged(path: string, content: Buffer): Promise<void> {
-  const current = await readFile(path).catch(() => undefined);
-  if (current?.equals(content)) return;
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, content);
-  await rename(temporary, path);
+/**
+ * Writes a volume's files the way the kubelet's atomic writer does, so that a reader never sees half
+ * an update: the files go into a new hidden directory `..<stamp>`, the symlink `..data` is swapped to
+ * it with one rename, and each visible file is a symlink through `..data`. Nothing is written when the
+ * content is unchanged.
+ */
+async function writeVolume(target: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
+  let unchanged = true;
+  for (const [name, content] of files) {
+    const current = await readFile(join(target, name)).catch(() => undefined);
+    if (!current?.equals(content)) unchanged = false;
+  }
+  if (unchanged) return;
+  await mkdir(target, { recursive: true });
+  const stamp = `..${Date.now()}_${Math.random().toString(36).slice(2)}`;
+  await mkdir(join(target, stamp));
+  for (const [name, content] of files) {
+    await mkdir(dirname(join(target, stamp, name)), { recursive: true });
+    await writeFile(join(target, stamp, name), content);
+  }
+  const previous = await readlink(join(target, "..data")).catch(() => undefined);
+  await symlink(stamp, join(target, "..data_tmp"));
+  await rename(join(target, "..data_tmp"), join(target, "..data"));
+  for (const name of files.keys()) {
+    await symlink(join("..data", name), join(target, name)).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EEXIST") throw error;
+      },
+    );
+  }
+  if (previous !== undefined) await rm(join(target, previous), { recursive: true, force: true });
 }
 
 export async function startProxyPod(options: ProxyPodOptions): Promise<ProxyPod> {
@@ -99,9 +124,7 @@ export async function startProxyPod(options: ProxyPodOptions): Promise<ProxyPod>
         for (const target of targets) await mkdir(target, { recursive: true });
       }
       if (!files) continue;
-      for (const target of targets) {
-        for (const [name, content] of files) await writeIfChanged(join(target, name), content);
-      }
+      for (const target of targets) await writeVolume(target, files);
     }
   };
   await refreshVolumes();
@@ -162,8 +185,18 @@ current-context: proxy
   }
 
   let refreshing = Promise.resolve();
+  let periodicBusy = false;
   const timer = setInterval(() => {
-    refreshing = refreshing.then(refreshVolumes).catch(() => {});
+    // Like the kubelet's sync loop: a tick that finds the last refresh still running is skipped
+    // (queueing every tick would build an ever longer backlog of kubectl calls).
+    if (periodicBusy) return;
+    periodicBusy = true;
+    refreshing = refreshing
+      .then(refreshVolumes)
+      .catch(() => {})
+      .finally(() => {
+        periodicBusy = false;
+      });
   }, options.refreshMs ?? 250);
 
   return {
@@ -171,7 +204,11 @@ current-context: proxy
     httpPort: ports.http,
     adminPort: ports.admin,
     output: () => output,
-    refreshVolumes,
+    refreshVolumes() {
+      // One refresh at a time: the periodic one and this one write the same files.
+      refreshing = refreshing.then(refreshVolumes);
+      return refreshing;
+    },
     async stop() {
       clearInterval(timer);
       await refreshing;
