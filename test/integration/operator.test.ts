@@ -855,7 +855,10 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
       60_000,
     ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
     timings.push(`change after API server restart: ${converged.ms} ms`);
-    assert.ok(converged.ms < 10_000, `re-converged ${converged.ms} ms after the API server was back`);
+    assert.ok(
+      converged.ms < 10_000,
+      `re-converged ${converged.ms} ms after the API server was back`,
+    );
   });
 
   test("two operators: one leader writes; the other takes over when it stops", {
