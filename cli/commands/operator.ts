@@ -31,6 +31,7 @@ const optionSpecs = {
   "proxy-settings": { type: "string" },
   "ingress-class": { type: "string" },
   "default-certificate": { type: "string" },
+  "secret-namespaces": { type: "string" },
   "no-leader-election": { type: "boolean" },
   "lease-name": { type: "string" },
   "lease-duration": { type: "string" },
@@ -62,6 +63,9 @@ Options:
       --ingress-class NAME       IngressClass to serve; it owns the fleet (default "portcullis")
       --default-certificate NS/NAME
                                  Secret served to handshakes whose SNI matches no host
+      --secret-namespaces NS[,NS...]
+                                 Read Secrets only in these namespaces (and its own), so that it
+                                 needs no cluster-wide Secret access (default: all namespaces)
       --no-leader-election       Write without a Lease (a single replica only)
       --lease-name NAME          Lease in the controller namespace (default "portcullis-operator")
       --lease-duration SECONDS   Failover time of a crashed leader (default 15)
@@ -173,6 +177,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       affinityKeyRotationSeconds: seconds("affinity-key-rotation", 7 * 24 * 3600),
       resyncSeconds: Math.max(1, seconds("resync", 60)),
       signal: stopper.signal,
+      secretNamespaces: secretNamespaces(values["secret-namespaces"]),
     });
     if (stopper.signal.aborted) return;
     const running = operator;
@@ -208,6 +213,24 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       },
     ),
   });
+}
+
+function secretNamespaces(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  const names = text
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
+  for (const name of names) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name))
+      throw new InvalidOptionValueError(
+        "secret-namespaces",
+        name,
+        "expected namespace names",
+        NAME,
+      );
+  }
+  return names;
 }
 
 async function readSettings(path: string | undefined): Promise<Partial<InfraSettingsInput>> {

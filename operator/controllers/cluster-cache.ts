@@ -35,6 +35,7 @@ import { describeError, KubeApiError } from "../kube/errors.ts";
 import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import { fetchJson } from "../kube/request.ts";
+import { combineInformers } from "./combined-informer.ts";
 
 /** Options of createClusterCache. */
 export interface ClusterCacheOptions {
@@ -49,6 +50,11 @@ export interface ClusterCacheOptions {
   quietRelistMs?: number;
   /** Aborts the start-up checks (the operator is stopping). */
   signal?: AbortSignal | undefined;
+  /**
+   * Namespaces whose Secrets are watched (the controller namespace is always added), so that the
+   * operator needs Secret access only there. Undefined: all namespaces (cluster-wide access).
+   */
+  secretNamespaces?: readonly string[] | undefined;
 }
 
 /** What changed, for the operator to decide what to reconcile. */
@@ -146,7 +152,19 @@ export async function createClusterCache(options: ClusterCacheOptions): Promise<
       ...base,
       path: "/apis/discovery.k8s.io/v1/endpointslices",
     }),
-    secrets: createInformer<V1Secret>({ ...base, path: "/api/v1/secrets", keep: keepSecret }),
+    secrets:
+      options.secretNamespaces === undefined
+        ? createInformer<V1Secret>({ ...base, path: "/api/v1/secrets", keep: keepSecret })
+        : combineInformers(
+            [...new Set([namespace, ...options.secretNamespaces])].sort().map((ns) =>
+              createInformer<V1Secret>({
+                ...base,
+                path: "/api/v1/secrets",
+                namespace: ns,
+                keep: keepSecret,
+              }),
+            ),
+          ),
     deployments: createInformer<V1Deployment>({ ...owned, path: "/apis/apps/v1/deployments" }),
     configMaps: createInformer<V1ConfigMap>({ ...owned, path: "/api/v1/configmaps" }),
     disruptionBudgets: createInformer<V1PodDisruptionBudget>({
@@ -223,6 +241,13 @@ export async function createClusterCache(options: ClusterCacheOptions): Promise<
   };
 
   const byKind = new Map(all.map(([kind, informer]) => [kind, informer]));
+  const secretScope =
+    options.secretNamespaces === undefined
+      ? undefined
+      : new Set([namespace, ...options.secretNamespaces]);
+  const readable = (ns: string): boolean => secretScope === undefined || secretScope.has(ns);
+  /** Referenced Secrets already warned about (outside --secret-namespaces). */
+  const unreadable = new Set<string>();
   return {
     ...informers,
     certManager,
@@ -253,6 +278,16 @@ export async function createClusterCache(options: ClusterCacheOptions): Promise<
     secret,
     async hydrateReferencedSecrets(signal) {
       for (const key of referenced) {
+        const secretNamespace = key.slice(0, key.indexOf("/"));
+        if (!readable(secretNamespace)) {
+          if (!unreadable.has(key))
+            logger.warn("Skipped a Secret in a namespace the operator may not read", {
+              secret: key,
+              hint: "add the namespace to --secret-namespaces (chart: secrets.namespaces)",
+            });
+          unreadable.add(key);
+          continue;
+        }
         const cached = informers.secrets.get(key);
         if (cached?.metadata?.annotations?.[STUB_ANNOTATION] !== "true") continue;
         if (hydrated.get(key)?.metadata?.resourceVersion === cached.metadata?.resourceVersion)

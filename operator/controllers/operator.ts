@@ -80,6 +80,8 @@ export interface OperatorOptions {
   quietRelistMs?: number;
   /** Default node:crypto randomBytes. */
   randomBytes?: RandomBytes;
+  /** Namespaces whose Secrets the operator may read (see ClusterCacheOptions). Default: all. */
+  secretNamespaces?: readonly string[] | undefined;
   /** Aborts createOperator's start-up checks (waiting for an unreachable API server). */
   signal?: AbortSignal | undefined;
 }
@@ -115,6 +117,7 @@ export async function createOperator(options: OperatorOptions): Promise<Operator
     pinnedSecrets: options.defaultCertificate ? [options.defaultCertificate] : [],
     ...(options.quietRelistMs === undefined ? {} : { quietRelistMs: options.quietRelistMs }),
     signal: options.signal,
+    secretNamespaces: options.secretNamespaces,
   });
   return new Reconciler(options, fieldManager, client, cache);
 }

@@ -222,7 +222,7 @@ test("every object is labelled, owned, namespaced and sorted by kind then name",
     assert.ok(object.metadata?.labels?.["app.kubernetes.io/component"], where);
     assert.deepEqual(
       object.metadata?.ownerReferences,
-      [{ ...OWNER, controller: true, blockOwnerDeletion: true }],
+      [{ ...OWNER, controller: true }],
       where,
     );
   }

@@ -60,7 +60,9 @@ export function ownerReferences(owner: InfraOwner): V1OwnerReference[] {
       name: owner.name,
       uid: owner.uid,
       controller: true,
-      blockOwnerDeletion: true,
+      // No blockOwnerDeletion: setting it needs "update" on the owner's finalizers (the
+      // OwnerReferencesPermissionEnforcement admission plugin), a right on IngressClasses the
+      // operator has no other use for; foreground deletion of the class is not a flow we support.
     },
   ];
 }

@@ -270,8 +270,11 @@ describe("informer against a fake API server", () => {
     });
     const { started } = start();
     await started;
-    await until("four lists", () => fake.lists.length >= 4);
-    const retries = diagnostics?.all.filter((d) => d.type === "retrying") ?? [];
+    const retrying = () => diagnostics?.all.filter((d) => d.type === "retrying") ?? [];
+    // Wait for the backoffs themselves: the fourth list comes before the third backoff is published.
+    await until("three backoffs", () => retrying().length >= 3);
+    assert.ok(fake.lists.length >= 4);
+    const retries = retrying();
     assert.ok(retries.length >= 2, "the second and later 410s in a row back off");
     assert.deepEqual(
       retries.slice(0, 3).map((d) => (d.type === "retrying" ? d.delayMs : 0)),
