@@ -2,6 +2,7 @@
 // non-nullable nulls without a default are dropped, then every property with a `default` that is
 // absent (or null) is filled in, top-down, only inside objects that are present. A default of {}
 // is itself defaulted on the way down, which is how `tls: {}` gains hsts.maxAgeSeconds.
+import { cloneJson } from "../api/json.ts";
 import { isJsonObject, propertySchema, type SchemaNode } from "./structural.ts";
 
 /** Drops nulls the schema does not allow and has no default for (PruneNonNullableNullsWithoutDefaults). */
@@ -32,7 +33,7 @@ export function applyDefaults(value: unknown, schema: SchemaNode | undefined): v
     if (items === undefined) return;
     value.forEach((item, i) => {
       if (item === null && !items.nullable && items.default !== undefined) {
-        value[i] = structuredClone(items.default);
+        value[i] = cloneJson(items.default);
       }
       applyDefaults(value[i], items);
     });
@@ -43,7 +44,7 @@ export function applyDefaults(value: unknown, schema: SchemaNode | undefined): v
     if (property.default === undefined) continue;
     const current = value[name];
     if (current === undefined || (current === null && !property.nullable)) {
-      value[name] = structuredClone(property.default);
+      value[name] = cloneJson(property.default);
     }
   }
   for (const [name, child] of Object.entries(value)) {

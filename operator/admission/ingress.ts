@@ -5,6 +5,7 @@
 
 import { isIP } from "node:net";
 import type { V1Ingress } from "@kubernetes/client-node";
+import { cloneJson } from "../api/json.ts";
 import { decodeAs, type GoType, OBJECT_META } from "./decode.ts";
 import {
   child,
@@ -147,7 +148,7 @@ const INVALID_PATH_SUFFIXES = ["/..", "/."];
  * (networking.k8s.io/v1 defines no defaults for Ingress).
  */
 export function admitIngress(obj: unknown): AdmissionResult<V1Ingress> {
-  const object = isJsonObject(obj) ? structuredClone(obj) : {};
+  const object = isJsonObject(obj) ? cloneJson(obj) : {};
   const errors = validateIngress(obj);
   return {
     object: object as V1Ingress,

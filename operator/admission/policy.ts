@@ -4,6 +4,7 @@
 // it), then validate kind and apiVersion, metadata, the OpenAPI schema and list types, and
 // finally the x-kubernetes-validations rules — unless an earlier error is of a kind that makes
 // CEL unsafe to run (hasBlockingErr), in which case one line says the rules were not checked.
+import { cloneJson } from "../api/json.ts";
 import type { LoadBalancerPolicy, PolicySpec } from "../api/policy.ts";
 import { POLICY_API_VERSION, POLICY_KIND } from "../api/policy.ts";
 import { loadBalancerPolicySchema } from "../generated/loadbalancerpolicy-schema.ts";
@@ -49,7 +50,7 @@ export function admitPolicy(obj: unknown): AdmissionResult<LoadBalancerPolicy> {
     const error = invalid("", obj ?? null, `a ${POLICY_KIND} must be a JSON object`);
     return { object: {} as LoadBalancerPolicy, errors: [toAdmissionError(error)] };
   }
-  const object = structuredClone(obj);
+  const object = cloneJson(obj);
   const unknown = pruneUnknownFields(object, schema);
   pruneNulls(object, schema);
   applyDefaults(object, schema);

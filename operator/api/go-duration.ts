@@ -27,6 +27,19 @@ function isDigit(c: string | undefined): boolean {
  * ("300ms", "-1.5h", "2h45m"), or a bare "0"; within the range of an int64 of nanoseconds.
  */
 export function parseGoDuration(text: string): bigint | undefined {
+  // A compile reads the same few duration strings thousands of times (every policy's defaults).
+  if (memo.has(text)) return memo.get(text);
+  const parsed = parse(text);
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(text, parsed);
+  return parsed;
+}
+
+/** Parsed durations by text; bounded, since the texts come from user input. */
+const memo = new Map<string, bigint | undefined>();
+const MEMO_LIMIT = 4096;
+
+function parse(text: string): bigint | undefined {
   let s = text;
   let negative = false;
   if (s[0] === "-" || s[0] === "+") {

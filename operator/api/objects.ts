@@ -19,9 +19,23 @@ export function generationOf(object: HasMetadata): number {
 function createdMs(object: HasMetadata): number {
   const created = object.metadata?.creationTimestamp as Date | string | undefined;
   if (created === undefined) return 0;
-  const ms = new Date(created).getTime();
-  return Number.isNaN(ms) ? 0 : ms;
+  // Sorting compares each object many times: parse each timestamp once.
+  if (typeof created === "string") {
+    const known = parsedTimestamps.get(created);
+    if (known !== undefined) return known;
+  }
+  const parsed = new Date(created).getTime();
+  const ms = Number.isNaN(parsed) ? 0 : parsed;
+  if (typeof created === "string") {
+    if (parsedTimestamps.size >= TIMESTAMP_MEMO_LIMIT) parsedTimestamps.clear();
+    parsedTimestamps.set(created, ms);
+  }
+  return ms;
 }
+
+/** Parsed creation timestamps by text (bounded). */
+const parsedTimestamps = new Map<string, number>();
+const TIMESTAMP_MEMO_LIMIT = 65_536;
 
 /**
  * Conflict order: the older object wins, then namespace/name. This is the rule Kubernetes

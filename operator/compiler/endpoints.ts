@@ -1,7 +1,7 @@
 // Resolves a Service port to the endpoints the proxy balances over, from EndpointSlices. Endpoint ids
 // are stable hashes (pod name when known, else address) so that an affinity cookie survives pod IP
 // changes of a StatefulSet pod and never carries an address.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { V1EndpointSlice, V1Service, V1ServicePort } from "@kubernetes/client-node";
 import type { EndpointConfig } from "../../proxy/config/types.ts";
 import { compareStrings, formatKey } from "../api/keys.ts";
@@ -119,8 +119,6 @@ function preferred(a: EndpointConfig, b: EndpointConfig): EndpointConfig {
 
 /** 16 hex characters of sha256 over the endpoint's stable identity. */
 function endpointId(serviceKey: string, identity: string, port: number): string {
-  return createHash("sha256")
-    .update(`${serviceKey}|${identity}|${port}`)
-    .digest("hex")
-    .slice(0, 16);
+  // crypto.hash: the one-shot form, several times cheaper than createHash().update().digest().
+  return hash("sha256", `${serviceKey}|${identity}|${port}`, "hex").slice(0, 16);
 }

@@ -12,7 +12,6 @@
 // only the leader writes, and its writes are aborted the moment its term ends.
 import { randomBytes as cryptoRandomBytes } from "node:crypto";
 import type { KubeConfig, V1Deployment, V1Secret } from "@kubernetes/client-node";
-import { validateProxyConfig } from "../../proxy/config/validate.ts";
 import type { CertManagerCertificate } from "../api/cert-manager.ts";
 import { formatKey, parseKey } from "../api/keys.ts";
 import { keyOf } from "../api/objects.ts";
@@ -242,22 +241,23 @@ class Reconciler implements Operator {
   async #reconcileFleet(signal: AbortSignal): Promise<void> {
     await this.#cache.hydrateReferencedSecrets(signal);
     const input = this.#cache.compilerInput();
-    const output = compile(input, {
-      ingressClassName: this.#className,
-      controllerNamespace: this.#settings.namespace,
-      secretsDir: this.#settings.secretsDir,
-      now: new Date(),
-      ...(this.#options.defaultCertificate
-        ? { defaultCertificate: this.#options.defaultCertificate }
-        : {}),
-    });
-    const invalid = validateProxyConfig(output.config);
-    if (invalid.length > 0) {
-      // A compiler bug, never the user's input: keep serving the last good config.
-      this.#logger.error("Compiled an invalid proxy config; keeping the last one", {
-        problems: invalid.slice(0, 5).join("; "),
+    let output: CompilerOutput;
+    try {
+      // compile() validates what it emits and throws only on a compiler bug, never on user input.
+      output = compile(input, {
+        ingressClassName: this.#className,
+        controllerNamespace: this.#settings.namespace,
+        secretsDir: this.#settings.secretsDir,
+        now: new Date(),
+        ...(this.#options.defaultCertificate
+          ? { defaultCertificate: this.#options.defaultCertificate }
+          : {}),
       });
-      throw new PermanentError("compiled config failed validation");
+    } catch (error) {
+      this.#logger.error("Failed to compile; keeping the last config", {
+        error: describeError(error),
+      });
+      throw new PermanentError("compile failed", { cause: error });
     }
     const first = this.#output === undefined;
     this.#output = output;

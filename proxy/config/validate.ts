@@ -32,7 +32,17 @@ export function computeConfigVersion(config: Omit<ProxyConfig, "version"> | Prox
  * Problems with a candidate config (empty when valid): schema violations, a foreign schemaVersion,
  * a version that is not its content hash, and references to clusters or certificates that do not exist.
  */
-export function validateProxyConfig(candidate: unknown): string[] {
+export function validateProxyConfig(
+  candidate: unknown,
+  options: {
+    /**
+     * The caller has just computed the version from this very object (the compiler does), so hashing
+     * the whole config again proves nothing. Default false: a config that arrives from elsewhere is
+     * always checked.
+     */
+    versionJustComputed?: boolean;
+  } = {},
+): string[] {
   if (
     typeof candidate === "object" &&
     candidate !== null &&
@@ -44,7 +54,7 @@ export function validateProxyConfig(candidate: unknown): string[] {
   if (!validate(candidate)) return (validate.errors ?? []).map(describe);
   const config = candidate as ProxyConfig;
   const problems: string[] = [];
-  if (computeConfigVersion(config) !== config.version) {
+  if (!options.versionJustComputed && computeConfigVersion(config) !== config.version) {
     problems.push("version: is not the content hash of the config");
   }
   const clusters = new Set(config.clusters.map((c) => c.name));
