@@ -10,16 +10,11 @@
 // EndpointSlice addresses may not be loopback, so the backends and the proxy listen on this machine's
 // first non-internal IPv4 address.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import { request as httpsRequest } from "node:https";
-import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { V1Deployment } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import { delay, freePort, NODE, PORTCULLIS, removeTree, temporaryRoot } from "../e2e/support.ts";
+import { delay, removeTree, temporaryRoot } from "../e2e/support.ts";
 import {
   CLUSTER_START_TIMEOUT_MS,
   clusterSkip,
@@ -27,248 +22,31 @@ import {
   type TestCluster,
 } from "../support/cluster.ts";
 import {
+  APPS,
+  type BackendProcess,
+  BUDGET_MS,
+  CERT_MANAGER,
+  COOKIE,
+  CRD,
+  get,
+  hostAddress,
+  ingress,
+  type OperatorProcess,
+  policy,
+  readyz,
+  SYSTEM,
+  slice,
+  startBackend,
+  startOperator,
+  timeUntil,
+} from "../support/operator-fixture.ts";
+import {
   buildTlsSecret,
   type CertificateAuthority,
   createCertificateAuthority,
   issueCertificate,
 } from "../support/pki.ts";
 import { type ProxyPod, startProxyPod } from "../support/pod.ts";
-
-const CRD = fileURLToPath(new URL("../../crds/", import.meta.url));
-const CERT_MANAGER = fileURLToPath(new URL("../../schemas/cert-manager-v1.21.1/", import.meta.url));
-const SYSTEM = "portcullis-system";
-const APPS = "shop";
-const HOST = "shop.example.com";
-const COOKIE = "shop-session";
-/** The issue's budget from an API change to the proxy serving it. */
-const BUDGET_MS = 2000;
-
-function hostAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const entry of list ?? []) {
-      if (entry.family === "IPv4" && !entry.internal) return entry.address;
-    }
-  }
-  throw new Error(
-    "this machine has no non-loopback IPv4 address; EndpointSlices refuse loopback ones",
-  );
-}
-
-interface Answer {
-  status: number;
-  body: string;
-  cookie: string | undefined;
-  setCookie: string[];
-  fingerprint: string;
-}
-
-function get(
-  address: string,
-  port: number,
-  path: string,
-  ca: string,
-  cookie?: string,
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: address,
-        port,
-        path,
-        servername: HOST,
-        ca,
-        agent: false,
-        headers: { host: HOST, ...(cookie ? { cookie } : {}) },
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          body += chunk;
-        });
-        res.on("end", () => {
-          const setCookie = res.headers["set-cookie"] ?? [];
-          resolve({
-            status: res.statusCode ?? 0,
-            body,
-            setCookie,
-            cookie: setCookie.find((c) => c.startsWith(`${COOKIE}=`))?.split(";")[0],
-            fingerprint:
-              (res.socket as import("node:tls").TLSSocket).getPeerCertificate?.().fingerprint256 ??
-              "",
-          });
-        });
-      },
-    );
-    req.setTimeout(5000, () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** Polls `check` every 20 ms until it returns a value; returns it with the time it took. */
-async function timeUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<{ value: T; ms: number }> {
-  const start = performance.now();
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return { value, ms: Math.round(performance.now() - start) };
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-interface BackendProcess {
-  name: string;
-  port: number;
-  server: Server;
-}
-
-async function startBackend(name: string, address: string): Promise<BackendProcess> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.end(name);
-  });
-  await new Promise<void>((resolve) => server.listen(0, address, resolve));
-  const port = (server.address() as { port: number }).port;
-  return { name, port, server };
-}
-
-function slice(service: string, id: string, address: string, port: number): object {
-  return {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: {
-      name: `${service}-${id}`,
-      namespace: APPS,
-      labels: { "kubernetes.io/service-name": service },
-    },
-    addressType: "IPv4",
-    ports: [{ name: "http", port, protocol: "TCP" }],
-    endpoints: [{ addresses: [address], conditions: { ready: true } }],
-  };
-}
-
-function ingress(paths: string[]): object {
-  return {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "Ingress",
-    metadata: { name: "shop", namespace: APPS },
-    spec: {
-      ingressClassName: "portcullis",
-      rules: [
-        {
-          host: HOST,
-          http: {
-            paths: paths.map((path) => ({
-              path: `/${path}`,
-              pathType: "Prefix",
-              backend: { service: { name: path, port: { name: "http" } } },
-            })),
-          },
-        },
-      ],
-    },
-  };
-}
-
-function policy(cookieName: string, secretName = "wildcard-example-com"): object {
-  return {
-    apiVersion: "portcullis.dev/v1alpha1",
-    kind: "LoadBalancerPolicy",
-    metadata: { name: "shop", namespace: APPS },
-    spec: {
-      targetRefs: [{ group: "networking.k8s.io", kind: "Ingress", name: "shop" }],
-      certificate: { secretName },
-      affinity: { cookie: { name: cookieName, maxAge: "1h" } },
-    },
-  };
-}
-
-interface OperatorProcess {
-  child: ChildProcess;
-  healthPort: number;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function startOperator(
-  cluster: TestCluster,
-  root: string,
-  identity: string,
-  extraArgs: readonly string[] = [],
-): Promise<OperatorProcess> {
-  const healthPort = await freePort();
-  const settings = join(root, `${identity}-settings.yaml`);
-  await import("node:fs/promises").then((fs) =>
-    fs.writeFile(
-      settings,
-      stringify({ replicas: 1, secretsDir: join(root, "pod", "etc", "portcullis", "secrets") }),
-    ),
-  );
-  const child = spawn(
-    NODE,
-    [
-      PORTCULLIS,
-      "operator",
-      "--kubeconfig",
-      cluster.kubeconfigPath,
-      "--namespace",
-      SYSTEM,
-      "--image",
-      "registry.example/portcullis:test",
-      "--proxy-settings",
-      settings,
-      "--identity",
-      identity,
-      "--health-port",
-      String(healthPort),
-      "--health-host",
-      "127.0.0.1",
-      "--lease-duration",
-      "4",
-      "--renew-deadline",
-      "3",
-      "--retry-period",
-      "1",
-      "--resync",
-      "5s",
-      ...extraArgs,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  const collect = (chunk: Buffer): void => {
-    output += chunk.toString("utf8");
-    if (output.length > 400_000) output = output.slice(-200_000);
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  return {
-    child,
-    healthPort,
-    output: () => output,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 15_000).unref();
-      }),
-  };
-}
-
-async function readyz(port: number): Promise<boolean> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/readyz`);
-    return response.status === 200;
-  } catch {
-    return false;
-  }
-}
 
 describe("portcullis operator end to end", { skip: clusterSkip }, () => {
   let cluster: TestCluster;

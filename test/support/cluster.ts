@@ -75,6 +75,16 @@ export interface TestCluster {
    * with its exit status, whatever it is.
    */
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<CommandResult>;
+  /** Path of the helm binary built with the cluster's binaries (test/cluster/build.sh). */
+  helmPath: string;
+  /**
+   * Runs helm with this cluster's --kubeconfig (admin), its cache, config and data kept in the
+   * cluster's directory; resolves with its exit status, whatever it is.
+   */
+  helm(
+    args: readonly string[],
+    options?: { input?: string; timeoutMs?: number },
+  ): Promise<CommandResult>;
   /** Stops kube-apiserver alone (etcd keeps the data): clients see connections refused. */
   stopApiServer(): Promise<void>;
   /** Starts it again on the same port with the same flags; resolves once it is ready. */
@@ -138,6 +148,13 @@ export async function startCluster(): Promise<TestCluster> {
   const kubeconfigPath = need(env, "KUBECONFIG");
   const kubectlPath = need(env, "KUBECTL");
   const adminToken = (await readFile(need(env, "ADMIN_TOKEN_FILE"), "utf8")).trim();
+  const helmPath = need(env, "HELM");
+  const helmEnv = {
+    ...kubeEnv,
+    HELM_CACHE_HOME: join(dir, "helm", "cache"),
+    HELM_CONFIG_HOME: join(dir, "helm", "config"),
+    HELM_DATA_HOME: join(dir, "helm", "data"),
+  };
 
   let stopped: Promise<void> | undefined;
   return {
@@ -150,6 +167,14 @@ export async function startCluster(): Promise<TestCluster> {
       return run(kubectlPath, ["--kubeconfig", kubeconfigPath, ...context, ...args], {
         env: kubeEnv,
         timeoutMs: options.timeoutMs ?? 60_000,
+        ...(options.input === undefined ? {} : { input: options.input }),
+      });
+    },
+    helmPath,
+    helm(args, options = {}) {
+      return run(helmPath, ["--kubeconfig", kubeconfigPath, ...args], {
+        env: helmEnv,
+        timeoutMs: options.timeoutMs ?? 120_000,
         ...(options.input === undefined ? {} : { input: options.input }),
       });
     },
