@@ -20,6 +20,7 @@ import { parseDurationSeconds } from "../api/duration.ts";
 import { compareStrings, formatKey } from "../api/keys.ts";
 import { compareAge, generationOf, keyOf } from "../api/objects.ts";
 import type { LoadBalancerPolicy } from "../api/policy.ts";
+import { compileNginxAnnotations } from "./annotations.ts";
 import { attachPolicies } from "./attach.ts";
 import {
   type CertificateProblem,
@@ -128,7 +129,13 @@ class Compilation {
     for (const ingress of sorted) {
       this.#addSource("Ingress", ingress);
       const ingressPolicy = attachment.ingressPolicies.get(formatKey(keyOf(ingress)));
-      const effective = resolveEffectivePolicy(ingressPolicy, attachment.classPolicy);
+      const annotations = compileNginxAnnotations(
+        ingress,
+        ingressPolicy,
+        attachment.classPolicy,
+        this.#reporter,
+      );
+      const effective = resolveEffectivePolicy(ingressPolicy, attachment.classPolicy, annotations);
       this.#noteRotation(effective);
       this.#compileIngress(ingress, effective, ingressPolicy);
     }
@@ -890,7 +897,7 @@ class Compilation {
     };
     const { schemaVersion, ...rest } = body;
     const config: ProxyConfig = { schemaVersion, version: computeConfigVersion(body), ...rest };
-    const problems = validateProxyConfig(config);
+    const problems = validateProxyConfig(config, { versionJustComputed: true });
     if (problems.length > 0) {
       // A compiler bug, not bad input: fail loudly rather than hand the proxy something it refuses.
       throw new Error(`Compiler produced an invalid ProxyConfig: ${problems.join("; ")}`);

@@ -1,6 +1,8 @@
 // The effective policy of one Ingress: each top-level spec section comes whole from the policy
-// targeting the Ingress, else from the IngressClass's policy, else from the schema's defaults.
-// Sections are not merged field by field: a user reading one policy sees the whole section in force.
+// targeting the Ingress, else (tls and affinity only) from the Ingress's ingress-nginx annotations,
+// else from the IngressClass's policy, else from the schema's defaults. Policy sections are not merged
+// field by field: a user reading one policy sees the whole section in force. (Annotations name single
+// fields, so annotations.ts completes their section from the one the Ingress would otherwise have.)
 import { defaultPolicySection } from "../admission/index.ts";
 import type {
   AffinitySpec,
@@ -14,6 +16,7 @@ import type {
   TimeoutsSpec,
   TlsSpec,
 } from "../api/policy.ts";
+import type { AnnotationSections } from "./annotations.ts";
 
 /** Resolved sections, each with the policy it came from (undefined: schema defaults). */
 export interface EffectivePolicy {
@@ -37,6 +40,7 @@ export interface EffectivePolicy {
 export function resolveEffectivePolicy(
   ingressPolicy: LoadBalancerPolicy | undefined,
   classPolicy: LoadBalancerPolicy | undefined,
+  annotations: AnnotationSections = {},
 ): EffectivePolicy {
   const pick = <
     K extends
@@ -57,7 +61,15 @@ export function resolveEffectivePolicy(
     }
     return { value: undefined, from: undefined };
   };
-  const tls = pick("tls");
+  // The Ingress's annotations rank between its own policy and the class's (annotations.ts).
+  const tls =
+    ingressPolicy?.spec.tls === undefined && annotations.tls
+      ? { value: annotations.tls.spec, from: annotations.tls.from }
+      : pick("tls");
+  const affinity =
+    ingressPolicy?.spec.affinity === undefined && annotations.affinity
+      ? annotations.affinity
+      : pick("affinity").value;
   const certificate = pick("certificate");
   return {
     tls: tls.value ?? defaultPolicySection("tls"),
@@ -65,7 +77,7 @@ export function resolveEffectivePolicy(
     certificate: certificate.value,
     certificateFrom: certificate.from,
     balancer: pick("balancer").value ?? defaultPolicySection("balancer"),
-    affinity: pick("affinity").value,
+    affinity,
     backendSplits: ingressPolicy?.spec.backendSplits ?? [],
     backendSplitsFrom: ingressPolicy?.spec.backendSplits ? ingressPolicy : undefined,
     healthCheck: pick("healthCheck").value ?? defaultPolicySection("healthCheck"),

@@ -46,6 +46,18 @@ export const Reason = {
   InvalidHost: "InvalidHost",
   /** A part of the object has no effect (such as paths under Passthrough). */
   Ignored: "Ignored",
+  /**
+   * An ingress-nginx annotation was honoured: it works, but a LoadBalancerPolicy says the same thing
+   * in a validated, documented form (the message shows the fragment).
+   */
+  DeprecatedAnnotation: "DeprecatedAnnotation",
+  /** An ingress-nginx annotation, or a value of one, that Portcullis does not implement; it has no effect. */
+  UnsupportedAnnotation: "UnsupportedAnnotation",
+  /**
+   * Re-encryption to the backends is asked for with no CA to verify them (backend-protocol HTTPS and no
+   * policy naming a CA): the routes answer 503 rather than reach an unverified or cleartext backend.
+   */
+  BackendNotVerifiable: "BackendNotVerifiable",
   /** Every ready proxy serves a config built from this generation of the object. */
   Programmed: "Programmed",
   /** The proxies do not serve this generation yet (being delivered, or no proxy is ready). */

@@ -31,6 +31,7 @@ const REF_REASONS = new Set<Reason>([
   Reason.NoCertificate,
   Reason.WildcardNeedsDNS01,
   Reason.IssuerNotFound,
+  Reason.BackendNotVerifiable,
 ]);
 
 /**
