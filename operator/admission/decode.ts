@@ -128,3 +128,48 @@ export const OBJECT_META: GoType = {
     managedFields: { kind: "slice", elem: any },
   },
 };
+
+/**
+ * What json.Unmarshal into the Go type leaves of nulls, applied in place to a copy the caller owns: a
+ * null field is as good as absent (deleted), and a null list item becomes the element type's zero value
+ * (`{}` for a struct, "" for a string, 0, false), so that `rules: [null]` reaches the compiler as the
+ * API server would store it (`rules: [{}]`), never as a null it would have to check for.
+ */
+export function normalizeNulls(value: unknown, type: GoType): void {
+  if (type.kind === "slice" && Array.isArray(value)) {
+    value.forEach((item, i) => {
+      if (item === null) value[i] = zeroValue(type.elem);
+      normalizeNulls(value[i], type.elem);
+    });
+  } else if (type.kind === "map" && isJsonObject(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      if (item === null) delete value[key];
+      else normalizeNulls(item, type.elem);
+    }
+  } else if (type.kind === "struct" && isJsonObject(value)) {
+    for (const [name, item] of Object.entries(value)) {
+      const fieldType = type.fields[name];
+      if (item === null) delete value[name];
+      else if (fieldType !== undefined) normalizeNulls(item, fieldType);
+    }
+  }
+}
+
+function zeroValue(type: GoType): unknown {
+  switch (type.kind) {
+    case "struct":
+    case "map":
+      return {};
+    case "slice":
+      return [];
+    case "string":
+      return "";
+    case "int32":
+    case "int64":
+      return 0;
+    case "bool":
+      return false;
+    default:
+      return null;
+  }
+}

@@ -6,7 +6,7 @@
 import { isIP } from "node:net";
 import type { V1Ingress } from "@kubernetes/client-node";
 import { cloneJson } from "../api/json.ts";
-import { decodeAs, type GoType, OBJECT_META } from "./decode.ts";
+import { decodeAs, type GoType, normalizeNulls, OBJECT_META } from "./decode.ts";
 import {
   child,
   type FieldError,
@@ -150,6 +150,8 @@ const INVALID_PATH_SUFFIXES = ["/..", "/."];
 export function admitIngress(obj: unknown): AdmissionResult<V1Ingress> {
   const object = isJsonObject(obj) ? cloneJson(obj) : {};
   const errors = validateIngress(obj);
+  // Only a well-typed object is normalised (a type error refuses it anyway).
+  if (errors.length === 0) normalizeNulls(object, INGRESS);
   return {
     object: object as V1Ingress,
     errors: errors.map(({ field, message }) => ({ field, message })),

@@ -9,6 +9,7 @@ import type { LoadBalancerPolicy, PolicySpec } from "../api/policy.ts";
 import { POLICY_API_VERSION, POLICY_KIND } from "../api/policy.ts";
 import { loadBalancerPolicySchema } from "../generated/loadbalancerpolicy-schema.ts";
 import { validateRules } from "./cel.ts";
+import { decodeAs, OBJECT_META } from "./decode.ts";
 import { applyDefaults, defaultsOf, pruneNulls } from "./defaults.ts";
 import { validateListTypes } from "./listtype.ts";
 import { type FieldError, invalid, unknownField } from "./messages.ts";
@@ -63,6 +64,17 @@ function validatePolicy(object: Record<string, unknown>): FieldError[] {
   if (typeMeta.length > 0) return typeMeta;
 
   const { status: _dropped, ...created } = object;
+  // The API server decodes every object's metadata into ObjectMeta first: a field of the wrong type
+  // (a namespace that is not a string) is refused there, before any schema is looked at.
+  const metaType = decodeAs(created.metadata, OBJECT_META).typeError;
+  if (metaType)
+    return [
+      {
+        field: `metadata.${metaType.field}`,
+        type: "FieldValueTypeInvalid",
+        message: metaType.message,
+      },
+    ];
   const errors = [
     ...validateObjectMeta(created.metadata),
     ...validateOpenAPI(created),

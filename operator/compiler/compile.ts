@@ -37,6 +37,7 @@ import { buildCertificateRequests } from "./issuance.ts";
 import { compareRoutes, matchTypeOf, normalizePath, validatePath } from "./paths.ts";
 import { Reason } from "./reasons.ts";
 import { Reporter, type Subject } from "./reporter.ts";
+import { wellShapedInput } from "./shapes.ts";
 import { ingressSubject, policySubject } from "./subjects.ts";
 import { buildHstsHeader, CIPHERS } from "./tls.ts";
 import type { CompilerInput, CompilerOptions, CompilerOutput } from "./types.ts";
@@ -81,7 +82,8 @@ interface VirtualHostDraft {
 
 export function compile(input: CompilerInput, options: CompilerOptions): CompilerOutput {
   const reporter = new Reporter();
-  const compiler = new Compilation(input, options, reporter);
+  // Objects the compiler does not admit itself are reduced to the shapes it reads (shapes.ts).
+  const compiler = new Compilation(wellShapedInput(input), options, reporter);
   return compiler.run();
 }
 

@@ -1,0 +1,195 @@
+// The shapes the compiler may rely on, for the objects it does not admit itself (Ingresses and
+// policies go through admission): Services, EndpointSlices, Secrets, IngressClasses and issuers. The
+// API server guarantees these shapes for what it serves, but manifests read by `portcullis check`
+// guarantee nothing, and the compiler must never throw on bad input. So each object is copied keeping
+// only fields of the right type (a list that is not a list becomes empty, an entry of the wrong type
+// is dropped); an object without a name is dropped whole. What is dropped was unusable anyway; the
+// compiler then reports what is missing (a port not found, a Secret without a certificate) as usual.
+import type {
+  V1EndpointSlice,
+  V1IngressClass,
+  V1ObjectMeta,
+  V1Secret,
+  V1Service,
+} from "@kubernetes/client-node";
+import type { CertManagerClusterIssuer, CertManagerIssuer } from "../api/cert-manager.ts";
+import type { CompilerInput } from "./types.ts";
+
+type Json = Record<string, unknown>;
+
+const isRecord = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+const num = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) ? value : undefined;
+const bool = (value: unknown): boolean | undefined =>
+  typeof value === "boolean" ? value : undefined;
+/** A TCP/UDP port (1–65535), as the API server validates it. */
+const portNumber = (value: unknown): number | undefined =>
+  Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535
+    ? (value as number)
+    : undefined;
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+const records = (value: unknown): Json[] => list(value).filter(isRecord);
+const strings = (value: unknown): string[] =>
+  list(value).filter((item): item is string => typeof item === "string");
+
+/** Keeps only the entries whose value is a string. */
+function stringMap(value: unknown): Record<string, string> | undefined {
+  if (!isRecord(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [key, item] of Object.entries(value)) if (typeof item === "string") out[key] = item;
+  return out;
+}
+
+/** Copies the defined entries of `fields` (so that absent stays absent, as exactOptionalPropertyTypes wants). */
+function defined<T extends Json>(fields: T): Partial<T> {
+  const out: Json = {};
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value;
+  return out as Partial<T>;
+}
+
+function metadata(value: unknown): V1ObjectMeta | undefined {
+  if (!isRecord(value) || typeof value.name !== "string" || value.name === "") return undefined;
+  const created = value.creationTimestamp;
+  return defined({
+    name: value.name,
+    namespace: str(value.namespace),
+    uid: str(value.uid),
+    generation: num(value.generation),
+    resourceVersion: str(value.resourceVersion),
+    creationTimestamp:
+      typeof created === "string" || created instanceof Date ? (created as Date) : undefined,
+    labels: stringMap(value.labels),
+    annotations: stringMap(value.annotations),
+  }) as V1ObjectMeta;
+}
+
+function service(value: unknown): V1Service | undefined {
+  if (!isRecord(value)) return undefined;
+  const meta = metadata(value.metadata);
+  if (!meta) return undefined;
+  const spec = isRecord(value.spec) ? value.spec : {};
+  const ports = records(spec.ports).flatMap((port) => {
+    const number = portNumber(port.port);
+    if (number === undefined) return [];
+    const target = port.targetPort;
+    return [
+      defined({
+        port: number,
+        name: str(port.name),
+        protocol: str(port.protocol),
+        appProtocol: str(port.appProtocol),
+        targetPort: typeof target === "string" || typeof target === "number" ? target : undefined,
+      }),
+    ];
+  });
+  return {
+    ...defined({ apiVersion: str(value.apiVersion), kind: str(value.kind) }),
+    metadata: meta,
+    spec: defined({
+      type: str(spec.type),
+      externalName: str(spec.externalName),
+      ipFamilies: Array.isArray(spec.ipFamilies) ? strings(spec.ipFamilies) : undefined,
+      ports,
+    }),
+  } as V1Service;
+}
+
+function endpointSlice(value: unknown): V1EndpointSlice | undefined {
+  if (!isRecord(value)) return undefined;
+  const meta = metadata(value.metadata);
+  if (!meta) return undefined;
+  return {
+    ...defined({ apiVersion: str(value.apiVersion), kind: str(value.kind) }),
+    metadata: meta,
+    addressType: str(value.addressType) ?? "",
+    ports: records(value.ports).map((port) =>
+      defined({ name: str(port.name), port: portNumber(port.port), protocol: str(port.protocol) }),
+    ),
+    endpoints: records(value.endpoints).map((endpoint) => {
+      const conditions = isRecord(endpoint.conditions) ? endpoint.conditions : undefined;
+      const target = isRecord(endpoint.targetRef) ? endpoint.targetRef : undefined;
+      return {
+        addresses: strings(endpoint.addresses),
+        ...defined({
+          conditions:
+            conditions &&
+            defined({
+              ready: bool(conditions.ready),
+              serving: bool(conditions.serving),
+              terminating: bool(conditions.terminating),
+            }),
+          targetRef: target && defined({ kind: str(target.kind), name: str(target.name) }),
+        }),
+      };
+    }),
+  } as V1EndpointSlice;
+}
+
+function secret(value: unknown): V1Secret | undefined {
+  if (!isRecord(value)) return undefined;
+  const meta = metadata(value.metadata);
+  if (!meta) return undefined;
+  return {
+    ...defined({ apiVersion: str(value.apiVersion), kind: str(value.kind) }),
+    metadata: meta,
+    ...defined({
+      type: str(value.type),
+      data: stringMap(value.data),
+      stringData: stringMap(value.stringData),
+    }),
+  } as V1Secret;
+}
+
+function ingressClass(value: unknown): V1IngressClass | undefined {
+  if (!isRecord(value)) return undefined;
+  const meta = metadata(value.metadata);
+  if (!meta) return undefined;
+  const spec = isRecord(value.spec) ? value.spec : {};
+  return {
+    ...defined({ apiVersion: str(value.apiVersion), kind: str(value.kind) }),
+    metadata: meta,
+    spec: defined({ controller: str(spec.controller) }),
+  } as V1IngressClass;
+}
+
+/** An issuer keeps its spec as far as issuance reads it: acme.solvers[].dns01. */
+function issuer<T extends CertManagerIssuer | CertManagerClusterIssuer>(
+  value: unknown,
+): T | undefined {
+  if (!isRecord(value)) return undefined;
+  const meta = metadata(value.metadata);
+  if (!meta) return undefined;
+  const spec = isRecord(value.spec) ? value.spec : {};
+  const acme = isRecord(spec.acme) ? spec.acme : undefined;
+  return {
+    ...defined({ apiVersion: str(value.apiVersion), kind: str(value.kind) }),
+    metadata: meta,
+    spec: {
+      ...spec,
+      ...(acme ? { acme: { ...acme, solvers: records(acme.solvers) } } : { acme: undefined }),
+    },
+  } as unknown as T;
+}
+
+const keep = <T>(items: readonly unknown[], shape: (value: unknown) => T | undefined): T[] =>
+  (Array.isArray(items) ? items : []).flatMap((item) => shape(item) ?? []);
+
+/**
+ * The input with every Service, EndpointSlice, Secret, IngressClass and issuer in a shape the
+ * compiler can read without checking types again. Ingresses and policies pass unchanged (admission
+ * checks them).
+ */
+export function wellShapedInput(input: CompilerInput): CompilerInput {
+  return {
+    ingressClasses: keep(input.ingressClasses, ingressClass),
+    ingresses: Array.isArray(input.ingresses) ? input.ingresses : [],
+    policies: Array.isArray(input.policies) ? input.policies : [],
+    services: keep(input.services, service),
+    endpointSlices: keep(input.endpointSlices, endpointSlice),
+    secrets: keep(input.secrets, secret),
+    issuers: keep(input.issuers, issuer<CertManagerIssuer>),
+    clusterIssuers: keep(input.clusterIssuers, issuer<CertManagerClusterIssuer>),
+  };
+}
