@@ -27,16 +27,19 @@ import {
   BUDGET_MS,
   CERT_MANAGER,
   COOKIE,
+  type CountingForwarder,
   CRD,
   get,
   hostAddress,
   ingress,
+  kubeconfigVia,
   type OperatorProcess,
   policy,
   readyz,
   SYSTEM,
   slice,
   startBackend,
+  startCountingForwarder,
   startOperator,
   timeUntil,
 } from "../support/operator-fixture.ts";
@@ -58,6 +61,9 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
   let operator: OperatorProcess | undefined;
   let second: OperatorProcess | undefined;
   let pod: ProxyPod | undefined;
+  let forwarder: CountingForwarder;
+  let operatorKubeconfig: string;
+  const extra: OperatorProcess[] = [];
   const timings: string[] = [];
 
   const apply = async (...objects: object[]): Promise<void> => {
@@ -80,6 +86,13 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
     async () => {
       cluster = await startCluster();
       root = await temporaryRoot();
+      // The operators talk to the API server through a forwarder that counts their requests.
+      forwarder = await startCountingForwarder(new URL(cluster.apiserverUrl));
+      operatorKubeconfig = await kubeconfigVia(
+        cluster.kubeconfigPath,
+        forwarder.port,
+        join(root, "operator.kubeconfig"),
+      );
       address = hostAddress();
       ca = await createCertificateAuthority();
       caPem = ca.certificatePem;
@@ -140,9 +153,11 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
       if (timings.length > 0)
         process.stderr.write(`[operator e2e] time to effect:\n  ${timings.join("\n  ")}\n`);
       await pod?.stop();
+      for (const process of extra) await process.stop();
       await second?.stop();
       await operator?.stop();
       for (const backend of backends) backend.server.close();
+      await forwarder?.close();
       await cluster?.stop();
       if (root) await removeTree(root);
     },
@@ -152,7 +167,7 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
   test("builds the fleet: Deployment, Services, ConfigMap, mirror and shared-keys Secrets, status", {
     timeout: 120_000,
   }, async () => {
-    operator = await startOperator(cluster, root, "operator-a");
+    operator = await startOperator(cluster, root, "operator-a", [], operatorKubeconfig);
     await timeUntil(
       "operator ready",
       async () => ((await readyz(operator?.healthPort ?? 0)) ? true : undefined),
@@ -609,41 +624,100 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
     assert.equal(await versions(), before);
   });
 
-  test("survives the API server stopped and restarted, and re-converges; the proxy serves throughout", {
-    timeout: 240_000,
+  test("a 60 s API outage: bounded request rate, the proxy serves throughout, no update lost, re-converged within 10 s", {
+    timeout: 300_000,
   }, async () => {
     const podRef = pod;
     assert.ok(podRef);
     await cluster.stopApiServer();
+    const outageStart = performance.now();
+    const before = forwarder.connections();
+    let served = 0;
     try {
-      for (let i = 0; i < 20; i++) {
+      while (performance.now() - outageStart < 60_000) {
         assert.equal((await get(address, podRef.httpsPort, "/app-1/", caPem)).status, 200);
-        await delay(500);
+        served += 1;
+        await delay(1000);
       }
     } finally {
       await cluster.startApiServer();
     }
-    await apply(ingress(["app-1", "app-2"]));
+    const outageSeconds = (performance.now() - outageStart) / 1000;
+    const rate = (forwarder.connections() - before) / outageSeconds;
+    timings.push(
+      `requests to the API server while it was down: ${rate.toFixed(2)}/s over ${outageSeconds.toFixed(0)} s (${served} proxy requests served meanwhile)`,
+    );
+    assert.ok(
+      rate < 6,
+      `the operator must back off while the API server is down (${rate.toFixed(2)}/s)`,
+    );
+    // Three changes at once, right after recovery: none may be lost.
+    await apply(
+      ingress(["app-1", "app-2"]),
+      slice("app-2", "b1", address, backends[2]?.port ?? 0),
+      policy("shop-back"),
+    );
     const converged = await timeUntil(
-      "route removal served after restart",
+      "every change served after restart",
       async () => {
-        const answer = await get(address, podRef.httpsPort, "/app-3/", caPem);
-        return answer.status === 404 ? true : undefined;
+        const route = await get(address, podRef.httpsPort, "/app-3/", caPem);
+        const endpoint = await get(address, podRef.httpsPort, "/app-2/", caPem);
+        const renamed = await get(address, podRef.httpsPort, "/app-1/", caPem);
+        return route.status === 404 &&
+          endpoint.body === "b1" &&
+          renamed.setCookie.some((c) => c.startsWith("shop-back="))
+          ? true
+          : undefined;
       },
       60_000,
     ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
-    timings.push(`change after API server restart: ${converged.ms} ms`);
+    timings.push(`three changes after a 60 s API outage, all served: ${converged.ms} ms`);
     assert.ok(
       converged.ms < 10_000,
       `re-converged ${converged.ms} ms after the API server was back`,
     );
   });
 
+  test("drift: a field the operator owns, edited by someone else, is restored", {
+    timeout: 60_000,
+  }, async () => {
+    const patched = await cluster.kubectl([
+      "patch",
+      "configmap",
+      "-n",
+      SYSTEM,
+      "portcullis-proxy-config",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ data: { "config.json": "{}" } }),
+    ]);
+    assert.equal(patched.code, 0, patched.stderr);
+    const restored = await timeUntil("the config restored", async () => {
+      const map = await getJson<{ data?: Record<string, string> }>(
+        "configmap",
+        "-n",
+        SYSTEM,
+        "portcullis-proxy-config",
+      );
+      const text = map?.data?.["config.json"] ?? "{}";
+      return text.length > 100 ? true : undefined;
+    }).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    timings.push(`drift on the config ConfigMap restored: ${restored.ms} ms`);
+    // The proxy refused the invalid "{}" and kept serving its last good config.
+    assert.equal((await get(address, pod?.httpsPort ?? 0, "/app-2/", caPem)).status, 200);
+  });
+
   test("two operators: one leader writes; the other takes over when it stops", {
     timeout: 120_000,
   }, async () => {
     // operator-b rotates the affinity key every 8 s once it leads.
-    second = await startOperator(cluster, root, "operator-b", ["--affinity-key-rotation", "8s"]);
+    second = await startOperator(
+      cluster,
+      root,
+      "operator-b",
+      ["--affinity-key-rotation", "8s"],
+      operatorKubeconfig,
+    );
     await timeUntil(
       "second operator ready",
       async () => ((await readyz(second?.healthPort ?? 0)) ? true : undefined),
@@ -720,5 +794,48 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
       assert.equal(answer.body, pinned.body, "the pin survives the rotation");
     }
     assert.match(podRef.output(), /Applied rotated affinity keys/);
+  });
+
+  // The candidate runs the default 15/10/2 s timings; it judges expiry by the duration the crashed
+  // leader wrote into the Lease (4 s here). The 15 s default bound is tested in leader-election.test.ts.
+  test("a crashed (SIGKILLed) leader is replaced within 20 s, and the new leader serves changes", {
+    timeout: 120_000,
+  }, async () => {
+    const third = await startOperator(cluster, root, "operator-c", [], operatorKubeconfig, {
+      duration: 15,
+      renewDeadline: 10,
+      retryPeriod: 2,
+    });
+    extra.push(third);
+    await timeUntil(
+      "operator-c ready",
+      async () => ((await readyz(third.healthPort)) ? true : undefined),
+      60_000,
+    );
+    const holder = async (): Promise<string | undefined> =>
+      (
+        await getJson<{ spec?: { holderIdentity?: string } }>(
+          "lease",
+          "-n",
+          SYSTEM,
+          "portcullis-operator",
+        )
+      )?.spec?.holderIdentity;
+    assert.equal(await holder(), "operator-b");
+    second?.child.kill("SIGKILL");
+    const replaced = await timeUntil(
+      "operator-c leads",
+      async () => ((await holder()) === "operator-c" ? true : undefined),
+      30_000,
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
+    timings.push(`crashed leader replaced (its Lease said 4 s): ${replaced.ms} ms`);
+    assert.ok(replaced.ms < 20_000, `replaced after ${replaced.ms} ms`);
+    const podRef = pod;
+    assert.ok(podRef);
+    await apply(ingress(["app-1", "app-2", "app-3"]));
+    await timeUntil("change served under operator-c", async () => {
+      const answer = await get(address, podRef.httpsPort, "/app-3/", caPem);
+      return answer.status === 200 ? true : undefined;
+    });
   });
 });

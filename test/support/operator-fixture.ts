@@ -180,6 +180,14 @@ export async function startOperator(
   root: string,
   identity: string,
   extraArgs: readonly string[] = [],
+  /** Kubeconfig to use instead of the cluster's (e.g. one through a CountingForwarder). */
+  kubeconfigPath: string = cluster.kubeconfigPath,
+  /** Leader election timings; default short ones (4/3/1 s) so tests fail over fast. */
+  lease: { duration: number; renewDeadline: number; retryPeriod: number } = {
+    duration: 4,
+    renewDeadline: 3,
+    retryPeriod: 1,
+  },
 ): Promise<OperatorProcess> {
   const healthPort = await freePort();
   const settings = join(root, `${identity}-settings.yaml`);
@@ -193,7 +201,7 @@ export async function startOperator(
       PORTCULLIS,
       "operator",
       "--kubeconfig",
-      cluster.kubeconfigPath,
+      kubeconfigPath,
       "--namespace",
       SYSTEM,
       "--image",
@@ -207,11 +215,11 @@ export async function startOperator(
       "--health-host",
       "127.0.0.1",
       "--lease-duration",
-      "4",
+      String(lease.duration),
       "--renew-deadline",
-      "3",
+      String(lease.renewDeadline),
       "--retry-period",
-      "1",
+      String(lease.retryPeriod),
       "--resync",
       "5s",
       ...extraArgs,
@@ -246,4 +254,62 @@ export async function readyz(port: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * A TCP forwarder in front of the API server that counts the connections it accepts: the operator's
+ * requests each open one (request.ts uses a fresh connection per request), so the count over a window
+ * bounds the request rate — while the API server is down too (a refused upstream closes the client).
+ */
+export interface CountingForwarder {
+  port: number;
+  /** Connections accepted so far. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export async function startCountingForwarder(target: URL): Promise<CountingForwarder> {
+  const { createServer: createTcpServer, connect } = await import("node:net");
+  let accepted = 0;
+  const sockets = new Set<import("node:net").Socket>();
+  const server = createTcpServer((client) => {
+    accepted += 1;
+    sockets.add(client);
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A copy of `kubeconfigPath` whose server is https://127.0.0.1:<port> (TLS still verified: same IP). */
+export async function kubeconfigVia(
+  kubeconfigPath: string,
+  port: number,
+  out: string,
+): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(kubeconfigPath, "utf8");
+  await writeFile(
+    out,
+    text.replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://127.0.0.1:${port}`),
+  );
+  return out;
 }
