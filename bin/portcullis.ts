@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // The `portcullis` command. All the work is in cli/; this file only binds it to the process.
-import { EXIT_INTERNAL } from "../cli/errors.ts";
-import { main } from "../cli/main.ts";
+import { armEarlySignals } from "../cli/early-signals.ts";
+
+// First, before the (about one second) load of the CLI: see cli/early-signals.ts.
+armEarlySignals();
+const { EXIT_INTERNAL } = await import("../cli/errors.ts");
+const { main } = await import("../cli/main.ts");
 
 // A reader that goes away (`portcullis compile . | head`) is not an error worth a stack trace.
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {

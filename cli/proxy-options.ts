@@ -1,6 +1,8 @@
 // Options of the commands that run the proxy (`proxy`, `serve`), parsed in one place.
+
 import { availableParallelism } from "node:os";
 import { DEFAULT_PROXY_OPTIONS, type ProxyOptions } from "../proxy/supervisor.ts";
+import { disarmEarlySignals } from "./early-signals.ts";
 import { InvalidOptionValueError } from "./errors.ts";
 import type { OptionSpec } from "./options.ts";
 
@@ -121,6 +123,7 @@ export async function untilSignalled(running: {
   const onSignal = (): void => {
     void running.stop();
   };
+  disarmEarlySignals();
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   await running.done;

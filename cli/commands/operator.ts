@@ -208,7 +208,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     done: done.then(
       () => stop(),
       (error: unknown) => {
-        logger.error("Operator failed", { error: String(error) });
+        // Stopped while still starting (waiting for the API server): not a failure.
+        if (stopper.signal.aborted) logger.info("Stopped before the operator had started", {});
+        else logger.error("Operator failed", { error: String(error) });
         return stop();
       },
     ),
