@@ -536,3 +536,12 @@ async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
+
+test("each command's summary in the top-level list is the one its module declares", async () => {
+  const { commands } = await import("./main.ts");
+  for (const entry of commands) {
+    const command = await entry.load();
+    assert.equal(command.name, entry.name);
+    assert.equal(command.summary, entry.summary, `summary of ${entry.name}`);
+  }
+});

@@ -2,12 +2,6 @@
 // Errors the CLI throws on purpose (cli/errors.ts) become one "portcullis: ..." line and their exit
 // status; anything else is a bug and is left to the caller (bin/portcullis.ts) to report.
 import type { Command, CommandIo } from "./command.ts";
-import { checkCommand } from "./commands/check.ts";
-import { compileCommand } from "./commands/compile.ts";
-import { configSyncCommand } from "./commands/config-sync.ts";
-import { operatorCommand } from "./commands/operator.ts";
-import { proxyCommand } from "./commands/proxy.ts";
-import { serveCommand } from "./commands/serve.ts";
 import {
   EXIT_OK,
   EXIT_USAGE,
@@ -18,14 +12,51 @@ import {
 import { parseCommandArgs } from "./options.ts";
 import { readVersion } from "./version.ts";
 
-/** Every subcommand, in the order help lists them. */
-export const commands: readonly Command[] = [
-  checkCommand,
-  compileCommand,
-  serveCommand,
-  proxyCommand,
-  configSyncCommand,
-  operatorCommand,
+/** A subcommand as the top-level help lists it; its module is loaded only when it runs. */
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+/**
+ * Every subcommand, in the order help lists them. Loaded on demand: the proxy's processes need none of
+ * the compiler, the Kubernetes client or the operator, and importing them all cost every process
+ * tens of MiB of memory and most of its start-up time. cli.test.ts checks that each summary here is
+ * the module's own.
+ */
+export const commands: readonly CommandEntry[] = [
+  {
+    name: "check",
+    summary: "Report problems in manifests (schema, references, certificates) by file and line",
+    load: async () => (await import("./commands/check.ts")).checkCommand,
+  },
+  {
+    name: "compile",
+    summary: "Print the proxy configuration the controller would build from manifests",
+    load: async () => (await import("./commands/compile.ts")).compileCommand,
+  },
+  {
+    name: "serve",
+    summary:
+      "Compile manifests and serve them: TLS termination, affinity, routing (no cluster needed)",
+    load: async () => (await import("./commands/serve.ts")).serveCommand,
+  },
+  {
+    name: "proxy",
+    summary: "Run the proxy on a ProxyConfig file (as in a pod)",
+    load: async () => (await import("./commands/proxy.ts")).proxyCommand,
+  },
+  {
+    name: "config-sync",
+    summary: "Watch the proxy's ConfigMap and write its config file (the proxy pod's sidecar)",
+    load: async () => (await import("./commands/config-sync.ts")).configSyncCommand,
+  },
+  {
+    name: "operator",
+    summary: "Run the control plane: reconcile Ingresses and policies into the proxy fleet",
+    load: async () => (await import("./commands/operator.ts")).operatorCommand,
+  },
 ];
 
 /** `portcullis --help`. */
@@ -77,7 +108,7 @@ async function dispatch(argv: readonly string[], io: CommandIo): Promise<number>
     const [name, ...extra] = positionals;
     const named = commands.find((c) => c.name === name);
     if (values.help && named && extra.length === 0) {
-      io.stdout.write(named.usage()); // `portcullis --help check`
+      io.stdout.write((await named.load()).usage()); // `portcullis --help check`
       return EXIT_OK;
     }
     if (name !== undefined) {
@@ -87,7 +118,7 @@ async function dispatch(argv: readonly string[], io: CommandIo): Promise<number>
     else io.stdout.write(usage());
     return EXIT_OK;
   }
-  const command = commands.find((c) => c.name === first);
-  if (!command) throw new UnknownCommandError(first);
-  return command.run(rest, io);
+  const entry = commands.find((c) => c.name === first);
+  if (!entry) throw new UnknownCommandError(first);
+  return (await entry.load()).run(rest, io);
 }
