@@ -76,6 +76,16 @@ const cases: Array<[string, string, string?]> = [
   ["/a%g0", "error"],
   ["/caf\u00e9", "error"],
   ["/a?\u00e9", "error"],
+  // Dot segments with ;parameters: a servlet container resolves them after stripping the parameters.
+  ["/public/..;/admin", "error"],
+  ["/public/..;x=1/admin", "error"],
+  ["/public/.;/admin", "error"],
+  ["/public/%2e%2e;/admin", "error"],
+  ["/public/..;", "error"],
+  // Not dot segments: kept.
+  ["/a/...;/b", "/a/...;/b", ""],
+  ["/a/b..;/c", "/a/b..;/c", ""],
+  ["/a;b/../c", "/c", ""],
 ];
 
 test("normalizeRequestTarget table", () => {

@@ -14,6 +14,11 @@
 // clients almost never need them. Encoded control characters (%00-%1F, %7F) are rejected for the same
 // reason: C backends truncate at NUL, and CR/LF end up in logs and headers.
 //
+// Dot segments with parameters ("..;x", ".;"): REJECTED. RFC 3986 does not make them dot segments,
+// so "/public/..;/admin" normalises to itself and routes under /public; but servlet containers
+// (Tomcat, Jetty) strip ";parameters" from each segment before resolving dots and serve /admin.
+// Forwarding it would let the route that matched and the resource that runs differ.
+//
 // The query is not interpreted: it is preserved byte for byte (after rejecting control characters),
 // because its encoding belongs to the application.
 //
@@ -58,6 +63,9 @@ const UNRESERVED = new Uint8Array(128);
 
 const HEX = "0123456789ABCDEF";
 
+/** A "." or ".." segment followed by ";parameters" (checked after %2e has been decoded). */
+const DOT_SEGMENT_WITH_PARAMETERS = /\/\.\.?;/;
+
 function hexValue(code: number): number {
   if (code >= 0x30 && code <= 0x39) return code - 0x30;
   if (code >= 0x41 && code <= 0x46) return code - 0x37;
@@ -73,7 +81,7 @@ function percentEncodeByte(byte: number): string {
  * Normalises an origin-form request target (RFC 9112 §3.2.1). Returns the normalised path and the
  * raw query, or an error for anything that is not a clean origin-form target: absolute-form and
  * asterisk-form (the caller handles those), raw or encoded control characters, "#", backslashes,
- * encoded slashes, and malformed percent-encodings. Never throws.
+ * encoded slashes, dot segments with parameters, and malformed percent-encodings. Never throws.
  */
 export function normalizeRequestTarget(target: string): NormalizedTarget | TargetError {
   if (target.length === 0) return { error: "empty request target" };
@@ -114,6 +122,9 @@ export function normalizeRequestTarget(target: string): NormalizedTarget | Targe
 
   const encoded = canonicalizePathEncoding(target.slice(0, queryStart));
   if (typeof encoded !== "string") return encoded;
+  if (DOT_SEGMENT_WITH_PARAMETERS.test(encoded)) {
+    return { error: "dot segment with parameters in path" };
+  }
   return { path: removeDotSegments(encoded), query };
 }
 

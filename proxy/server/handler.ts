@@ -1,13 +1,15 @@
 // The request path: one function per request that ties the modules together. Validate Host and the
 // target, route by host and path, redirect plain HTTP to HTTPS where the host asks for it, refuse
 // HTTP/2 connection reuse for hosts the served certificate does not cover (421), pick an endpoint
-// (affinity first), forward, retry idempotent requests that failed to connect, and record the outcome.
+// (affinity first), hold a request body until it has arrived (body-gate.ts), forward, retry idempotent
+// requests that failed to connect, and record the outcome.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { RequestOutcome } from "../cluster/cluster.ts";
 import type { ClusterRegistry } from "../cluster/registry.ts";
 import type { ClusterConfig, ProxyConfig } from "../config/types.ts";
 import { buildUpstreamRequestHeaders } from "../http/forwarding.ts";
+import { validateFraming } from "../http/framing.ts";
 import { validateHost } from "../http/host.ts";
 import type { TrustedProxies } from "../http/trusted-proxies.ts";
 import { classifyUpgrade } from "../http/upgrade.ts";
@@ -20,6 +22,7 @@ import { writeErrorResponse } from "../upstream/error-response.ts";
 import { ProxyError, type ProxyErrorCode } from "../upstream/errors.ts";
 import { type ForwardOutcome, forward } from "../upstream/forward.ts";
 import type { PoolRegistry } from "../upstream/pool.ts";
+import { awaitRequestBody, type BodyGateOutcome, coalesceBodyChunks } from "./body-gate.ts";
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -98,7 +101,10 @@ export function createRequestHandler(options: HandlerOptions) {
       });
     };
     const fail = (error: ProxyError, hsts: string | null = null, requestId?: string): void => {
-      if (options.draining() && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+      // A malformed request says nothing good about what follows it on the connection: close it.
+      if (req.httpVersionMajor === 1 && (options.draining() || error.status === 400)) {
+        res.setHeader("connection", "close");
+      }
       writeErrorResponse(req, res, error, {
         hsts,
         ...(requestId === undefined ? {} : { requestId }),
@@ -106,7 +112,11 @@ export function createRequestHandler(options: HandlerOptions) {
       finish(error.status, 0);
     };
     const reply = (status: number, headers: Record<string, string>, body = ""): void => {
-      if (options.draining() && req.httpVersionMajor === 1) headers.connection = "close";
+      // An answer given before the request body was read (404, 421, 308) closes the connection:
+      // otherwise Node would read and discard whatever body the client still sends.
+      if (req.httpVersionMajor === 1 && (options.draining() || !req.complete)) {
+        headers.connection = "close";
+      }
       // Both response types take (status, headers); their overload sets just do not unify in TypeScript.
       (res as ServerResponse).writeHead(status, {
         "content-length": String(Buffer.byteLength(body)),
@@ -118,6 +128,11 @@ export function createRequestHandler(options: HandlerOptions) {
 
     if (!state) {
       fail(new ProxyError("PC_NO_CONFIG"));
+      return;
+    }
+    const framing = validateFraming(req);
+    if (framing) {
+      fail(new ProxyError("PC_BAD_REQUEST", framing.error));
       return;
     }
     const host = validateHost({
@@ -194,7 +209,18 @@ export function createRequestHandler(options: HandlerOptions) {
     const path = `${target.path}${target.query}`;
     // The affinity cookie's Path when the policy sets none: the matched route's (the default backend: "/").
     const routePath = route ? route.path : "/";
-    void forwardWithRetries(cluster.config, path);
+    // Gone: Node already answered a body that failed to parse with 400 (or the client left); the
+    // backend was sent nothing.
+    const proceed = (outcome: BodyGateOutcome): void => {
+      if (outcome === "ready") void forwardWithRetries(cluster.config, path);
+      else fail(new ProxyError("PC_CLIENT_ABORTED"), hsts, upstreamHeaders.requestId);
+    };
+    if (req.httpVersionMajor === 1 && upstreamHeaders.chunked) {
+      coalesceBodyChunks(req as IncomingMessage);
+    }
+    const gate = awaitRequestBody(req);
+    if (typeof gate === "string") proceed(gate);
+    else void gate.then(proceed);
 
     async function forwardWithRetries(config: ClusterConfig, upstreamPath: string): Promise<void> {
       const tried = new Set<string>();
