@@ -220,11 +220,7 @@ test("every object is labelled, owned, namespaced and sorted by kind then name",
       where,
     );
     assert.ok(object.metadata?.labels?.["app.kubernetes.io/component"], where);
-    assert.deepEqual(
-      object.metadata?.ownerReferences,
-      [{ ...OWNER, controller: true }],
-      where,
-    );
+    assert.deepEqual(object.metadata?.ownerReferences, [{ ...OWNER, controller: true }], where);
   }
 });
 
