@@ -181,6 +181,13 @@ export async function runProxy(
       drainDelaySeconds: options.drainDelaySeconds,
       drainSeconds: options.drainSeconds,
     });
+    // During the delay the workers still accept (load balancers may not have noticed /readyz yet),
+    // but already tell their clients to go elsewhere, so that few connections are left idle to close
+    // when accepting stops: closing an idle keep-alive connection races with its client's next request.
+    for (const slot of slots) {
+      if (slot.child?.connected)
+        slot.child.send({ type: "announce-drain" } satisfies WorkerMessage);
+    }
     await delay(options.drainDelaySeconds * 1000);
     const deadline =
       Date.now() + Math.max(1, options.drainSeconds - options.drainDelaySeconds) * 1000;

@@ -8,6 +8,11 @@ export type WorkerOptions = Omit<ProxyOptions, "keysDir" | "workers"> & { keysDi
 export type WorkerMessage =
   /** Supervisor → worker: start serving. */
   | { type: "start"; options: WorkerOptions; index: number }
+  /**
+   * Supervisor → worker: draining has begun (SIGTERM), and the drain delay with it: tell HTTP/1
+   * clients to go elsewhere (`Connection: close` on every response) but keep accepting until `drain`.
+   */
+  | { type: "announce-drain" }
   /** Supervisor → worker: stop accepting, drain, exit by `deadline` (epoch ms). */
   | { type: "drain"; deadline: number }
   /** Worker → supervisor: listening with a config applied. */

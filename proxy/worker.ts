@@ -188,6 +188,16 @@ class Worker {
     }
   }
 
+  /**
+   * The drain delay: keeps accepting, but HTTP/1 responses now carry Connection: close, so that
+   * clients move to other proxies before this one stops accepting and closes what is left idle.
+   */
+  announceDrain(): void {
+    this.#draining = true;
+    // Undefined while start() is still reading the keys: drain() follows and covers it.
+    this.#https?.announceDrain();
+  }
+
   /** Stops accepting, lets in-flight requests finish (HTTP/1 gets Connection: close, HTTP/2 GOAWAY), exits. */
   async drain(deadline: number): Promise<void> {
     this.#draining = true;
@@ -226,6 +236,8 @@ process.on("message", (message: WorkerMessage) => {
       );
       process.exit(1);
     });
+  } else if (message.type === "announce-drain") {
+    worker?.announceDrain();
   } else if (message.type === "drain") {
     const exit = (): never => process.exit(0);
     if (!worker) exit();

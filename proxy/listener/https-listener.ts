@@ -68,9 +68,16 @@ export interface HttpsListener {
   /** Open TCP connections (TLS, passthrough, or not yet decided). */
   readonly connectionCount: number;
   /**
+   * Announces a drain while still accepting (the drain delay): HTTP/1 responses carry
+   * `Connection: close` and their connections close after them (TlsTerminator.announceDrain). Idle
+   * connections and HTTP/2 sessions are left alone until close().
+   */
+  announceDrain(): void;
+  /**
    * Drains and closes: stops accepting, sends GOAWAY on HTTP/2 sessions, closes idle HTTP/1
-   * connections and busy ones after their current response, and resolves when every connection has
-   * ended or at `deadline` (Unix time in ms), when whatever remains is destroyed.
+   * connections once the drain is IDLE_CLOSE_GRACE_MS old (see announceDrain) and busy ones after
+   * their current response, and resolves when every connection has ended or at `deadline` (Unix time
+   * in ms), when whatever remains is destroyed.
    */
   close(deadline: number): Promise<void>;
 }
@@ -152,6 +159,10 @@ class Listener implements HttpsListener {
         routes: config.passthrough.length,
       });
     }
+  }
+
+  announceDrain(): void {
+    this.#terminator.announceDrain();
   }
 
   close(deadline: number): Promise<void> {

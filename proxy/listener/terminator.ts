@@ -74,6 +74,20 @@ type Http1Limits = Pick<
 const CONNECTIONS_CHECK_INTERVAL_MS = 1000;
 
 /**
+ * How long an HTTP/1 connection must have been idle before a drain closes it, ms. Closing an idle
+ * keep-alive connection races with the request its client may be sending on it (the client sees a
+ * reset); a connection that just answered is likely to carry another request at once, which is then
+ * answered with `Connection: close` instead.
+ */
+export const IDLE_CLOSE_GRACE_MS = 1000;
+
+/** An HTTP/1 connection's requests in flight, and since when it has had none (ms since epoch). */
+interface Http1Connection {
+  inflight: number;
+  idleSince: number;
+}
+
+/**
  * The TLS servers of every profile in the current certificate snapshot, kept in step with it, and
  * the bookkeeping a graceful drain needs (HTTP/2 sessions, HTTP/1 requests in flight).
  */
@@ -81,12 +95,15 @@ export class TlsTerminator {
   readonly #options: TlsTerminatorOptions;
   readonly #servers = new Map<string, ProfileServer>();
   readonly #sessions = new Set<ServerHttp2Session>();
-  /** Open HTTP/1 connections and their requests in flight, to close each after its last response. */
-  readonly #http1 = new Map<TLSSocket, number>();
+  /** Open HTTP/1 connections, to close each when a drain finds it idle. */
+  readonly #http1 = new Map<TLSSocket, Http1Connection>();
   /** SNI read by the listener, by remote endpoint, for resumptions OpenSSL reports no SNI for. */
   readonly #peekedNames = new Map<string, string>();
   readonly #unsubscribe: Array<() => void> = [];
-  #draining = false;
+  /** When announceDrain() ran (ms since epoch); undefined while not draining. */
+  #drainAnnouncedAt: number | undefined;
+  /** Whether drain() ran: HTTP/2 sessions get GOAWAY. */
+  #closing = false;
 
   constructor(options: TlsTerminatorOptions) {
     this.#options = options;
@@ -154,28 +171,58 @@ export class TlsTerminator {
     return this.#servers.size;
   }
 
-  /**
-   * Starts a graceful drain: every HTTP/2 session gets a GOAWAY and closes when its streams finish,
-   * idle HTTP/1 connections are closed, busy ones close after their current response, and new
-   * connections are told the same as soon as they speak.
-   */
-  drain(): void {
-    if (this.#draining) return;
-    this.#draining = true;
-    for (const session of this.#sessions) session.close();
-    // Node's closeIdleConnections (run by server.close below) skips connections that have not sent
-    // a request yet (their headers timeout is running), so idle HTTP/1 connections are closed here.
-    for (const [socket, inflight] of this.#http1) if (inflight === 0) socket.destroy();
-    for (const entry of this.#servers.values()) {
-      // Http2SecureServer#close on a server that never listened: closes idle HTTP/1 connections and
-      // sends GOAWAY on every session; it cannot stop accepting what the listener no longer hands it.
-      entry.server.close();
-    }
+  /** Whether a drain was announced. */
+  get draining(): boolean {
+    return this.#drainAnnouncedAt !== undefined;
   }
 
-  /** Stops following the store and the key ring. */
+  /**
+   * Tells HTTP/1 clients to go elsewhere, while connections are still accepted (the drain delay, when
+   * load balancers may not have noticed yet that the proxy is not ready): every HTTP/1 response from now
+   * on carries `Connection: close` and its connection closes after it. The client learns it with an
+   * answer, so nothing races. Idle HTTP/1 connections and HTTP/2 sessions are left alone until drain():
+   * closing an idle connection races with the request its client may be sending, and a GOAWAY refuses
+   * the streams a client opened while it was on its way (safe to retry, RFC 9113 §8.7, but a client
+   * that reconnects during the delay may land here again and meet a second GOAWAY).
+   */
+  announceDrain(): void {
+    this.#drainAnnouncedAt ??= Date.now();
+  }
+
+  /**
+   * Ends a drain (announcing it first if that was not done): every HTTP/2 session, and every new one,
+   * gets a GOAWAY and closes when its streams finish; each HTTP/1 connection is closed once it has
+   * been idle for IDLE_CLOSE_GRACE_MS, unless a request comes first (answered with `Connection: close`,
+   * which ends the connection).
+   *
+   * RFC 9113 §6.8's remedy for the streams a GOAWAY refuses, a first GOAWAY naming the largest stream
+   * id, does not work with Node: nghttp2 ignores every stream that arrives after it sent any GOAWAY
+   * (its shutdown notice is the exception, and Node does not expose it), so those streams would wait
+   * and be refused all the same.
+   */
+  drain(): void {
+    this.announceDrain();
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const session of this.#sessions) session.close();
+    // Not Http2SecureServer#close: its closeIdleConnections would close idle HTTP/1 connections at once.
+    for (const socket of this.#http1.keys()) this.#closeWhenIdle(socket);
+  }
+
+  /** Closes `socket` if it has been idle for IDLE_CLOSE_GRACE_MS, or looks again when it will have been. */
+  #closeWhenIdle(socket: TLSSocket): void {
+    const connection = this.#http1.get(socket);
+    if (!connection || connection.inflight > 0 || socket.destroyed) return;
+    const wait = connection.idleSince + IDLE_CLOSE_GRACE_MS - Date.now();
+    if (wait <= 0) socket.destroy();
+    // Not unref'd: the listener's drain keeps the process waiting for connections anyway.
+    else setTimeout(() => this.#closeWhenIdle(socket), wait);
+  }
+
+  /** Stops following the store and the key ring, and closes the TLS servers (call it once drained). */
   close(): void {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    for (const entry of this.#servers.values()) entry.server.close();
   }
 
   #serverContextOptions(
@@ -259,8 +306,9 @@ export class TlsTerminator {
 
   #onSecureConnection(socket: TLSSocket): void {
     if (socket.alpnProtocol !== "h2") {
-      this.#http1.set(socket, 0);
+      this.#http1.set(socket, { inflight: 0, idleSince: Date.now() });
       socket.once("close", () => this.#http1.delete(socket));
+      if (this.#closing) this.#closeWhenIdle(socket);
     }
     const resumed = socket.isSessionReused();
     this.#options.metrics.handshake(resumed ? "resumed" : "full");
@@ -302,19 +350,25 @@ export class TlsTerminator {
       this.#sessions.delete(session);
     });
     armIdle();
-    if (this.#draining) session.close();
+    if (this.#closing) session.close();
   }
 
   #onRequest(request: HttpsRequest, response: HttpsResponse): void {
     if (request.httpVersionMajor < 2) {
       const socket = request.socket as TLSSocket;
       const http1 = response as ServerResponse;
-      this.#http1.set(socket, (this.#http1.get(socket) ?? 0) + 1);
-      if (this.#draining) http1.setHeader("Connection", "close");
+      const connection = this.#http1.get(socket);
+      if (connection) connection.inflight++;
+      // Node ends the connection after a response that says Connection: close.
+      if (this.draining) http1.setHeader("Connection", "close");
       http1.once("close", () => {
-        const left = Math.max(0, (this.#http1.get(socket) ?? 1) - 1);
-        if (!socket.destroyed) this.#http1.set(socket, left);
-        if (this.#draining && left === 0) socket.destroySoon();
+        if (!connection) return;
+        connection.inflight = Math.max(0, connection.inflight - 1);
+        if (connection.inflight > 0) return;
+        connection.idleSince = Date.now();
+        // A response begun before the drain could not say Connection: close, and its client may be
+        // sending the next request already: the connection is closed like any idle one, after the grace.
+        if (this.#closing) this.#closeWhenIdle(socket);
       });
     }
     try {
