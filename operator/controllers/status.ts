@@ -7,6 +7,7 @@ import type {
   V1ManagedFieldsEntry,
   V1Service,
 } from "@kubernetes/client-node";
+import { canonicalJson } from "../../proxy/config/canonical.ts";
 import type { ConfigSource } from "../../proxy/config/types.ts";
 import { Reason } from "../compiler/reasons.ts";
 import type { ConditionIntent, ConditionStatus, StatusIntent } from "../compiler/types.ts";
@@ -197,18 +198,6 @@ export function hasWrittenStatus(
 /** Structural equality of JSON values, whatever the order of object keys. */
 export function isSameStatus(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
-}
-
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, item: unknown) => {
-    if (item === null || typeof item !== "object" || Array.isArray(item)) return item;
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(item).sort()) {
-      const field = (item as Record<string, unknown>)[key];
-      if (field !== undefined) sorted[key] = field;
-    }
-    return sorted;
-  });
 }
 
 function rank(type: string): number {
