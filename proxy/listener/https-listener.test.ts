@@ -286,6 +286,59 @@ test("a handler that throws answers 500 and the listener keeps serving", async (
   assert.match(server.logger.at("error")[0]?.message ?? "", /Request handler failed/);
 });
 
+test("an HTTP/2 request body that does not arrive within requestTimeoutMs gets 408 and its stream reset; a whole one is answered", async () => {
+  const directory = await volume("deadline", ["*.example.com"]);
+  const server = await start({
+    config: proxyConfig({
+      certificates: [certificateEntry("ns/d", directory)],
+      virtualHosts: [tlsHost("*.example.com", "ns/d")],
+    }),
+    limits: { requestTimeoutMs: 600, headersTimeoutMs: 600 },
+    // Reads the body and answers with its length once it ends, as the proxy forwards it.
+    requestHandler: (request, response) => {
+      let bytes = 0;
+      request.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      request.on("end", () => response.end(`got ${bytes}`));
+    },
+  });
+  const session = http2Connect(`https://127.0.0.1:${server.port}`, {
+    ca: ca.certificatePem,
+    servername: "a.example.com",
+  });
+  try {
+    const exchange = async (finish: boolean) => {
+      const started = Date.now();
+      const stream = session.request({ ":path": "/upload", ":method": "POST" });
+      stream.write("first part");
+      // Within the deadline, and again after it would have expired had the clock not stopped.
+      if (finish) setTimeout(() => stream.end(" and the rest"), 200);
+      const [headers] = (await once(stream, "response")) as [Record<string, unknown>];
+      let body = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      await once(stream, "close");
+      return { status: headers[":status"], body, ms: Date.now() - started, code: stream.rstCode };
+    };
+    const whole = await exchange(true);
+    assert.equal(whole.status, 200);
+    assert.equal(whole.body, "got 23");
+    const trickled = await exchange(false);
+    assert.equal(trickled.status, 408);
+    assert.equal(trickled.body, "Request timed out.\n");
+    assert.ok(trickled.ms >= 550 && trickled.ms < 3000, `${trickled.ms} ms`);
+    // The session outlives its timed-out stream.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const again = await exchange(true);
+    assert.equal(again.status, 200);
+  } finally {
+    session.close();
+  }
+});
+
 describe("SNI", () => {
   test("an exact host beats a wildcard; a wildcard covers one label only", async () => {
     const server = await standardListener();

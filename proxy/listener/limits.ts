@@ -16,7 +16,10 @@ export interface HttpsLimits {
   readonly maxHeaderCount: number;
   /** Time for an HTTP/1 request's headers to arrive (slowloris). Default 10 s. */
   readonly headersTimeoutMs: number;
-  /** Time for a whole HTTP/1 request, body included, to arrive. Default 120 s. */
+  /**
+   * Time for a whole request, body included, to arrive: HTTP/1 (Node's requestTimeout: 408 and the
+   * connection closed) and each HTTP/2 stream (408 and the stream reset). Default 120 s.
+   */
   readonly requestTimeoutMs: number;
   /** Idle time of an HTTP/1 keep-alive connection between requests. Default 60 s. */
   readonly keepAliveTimeoutMs: number;

@@ -20,7 +20,7 @@ import type {
   SecureServerOptions,
   ServerHttp2Session,
 } from "node:http2";
-import { createSecureServer } from "node:http2";
+import { createSecureServer, constants as http2Constants } from "node:http2";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { ProxyLogger, ProxyMetrics } from "../observability/ports.ts";
@@ -370,6 +370,8 @@ export class TlsTerminator {
         // sending the next request already: the connection is closed like any idle one, after the grace.
         if (this.#closing) this.#closeWhenIdle(socket);
       });
+    } else {
+      this.#armRequestDeadline(request as Http2ServerRequest, response as Http2ServerResponse);
     }
     try {
       this.#options.requestHandler(request, response);
@@ -385,6 +387,43 @@ export class TlsTerminator {
         response.destroy();
       }
     }
+  }
+
+  /**
+   * HTTP/2's counterpart of HTTP/1's requestTimeout, which Node applies to HTTP/1 only: a stream whose
+   * body has not arrived (and been taken) within requestTimeoutMs is answered 408, or cancelled if its
+   * response has begun, so a client trickling DATA frames cannot hold a stream, its buffer and its
+   * slot among the session's 100 for as long as the connection stays active. The clock stops when the
+   * body ends ('end': received to its END_STREAM and read by the handler) or the stream closes.
+   */
+  #armRequestDeadline(request: Http2ServerRequest, response: Http2ServerResponse): void {
+    const { stream } = request;
+    if (stream.endAfterHeaders) return;
+    const deadline = setTimeout(() => {
+      if (stream.destroyed) return;
+      this.#options.logger.debug("HTTP/2 request body timed out", {
+        timeoutMs: this.#options.limits.requestTimeoutMs,
+      });
+      if (!response.headersSent) {
+        const body = "Request timed out.\n";
+        response.writeHead(408, {
+          "content-type": "text/plain; charset=utf-8",
+          "content-length": String(body.length),
+        });
+        response.end(body);
+      }
+      // RST_STREAM after the answer tells the client to stop sending (RFC 9113 §8.1): NO_ERROR when
+      // the 408 went out whole, CANCEL when a response was already under way.
+      stream.close(
+        response.headersSent && response.writableEnded
+          ? http2Constants.NGHTTP2_NO_ERROR
+          : http2Constants.NGHTTP2_CANCEL,
+      );
+    }, this.#options.limits.requestTimeoutMs);
+    deadline.unref();
+    const stop = (): void => clearTimeout(deadline);
+    request.once("end", stop);
+    stream.once("close", stop);
   }
 
   #closeServer(entry: ProfileServer): void {
