@@ -13,7 +13,7 @@ import { collectMachineInfo } from "./machine.ts";
 import { type MeasureContext, type Measurement, PROXY_MEASUREMENTS } from "./measurements.ts";
 import { measureCryptoCeiling } from "./openssl-speed.ts";
 import { type BenchOptions, parseBenchOptions, reproduceCommand, USAGE } from "./options.ts";
-import { BENCH_PATH } from "./portcullis.ts";
+import { BENCH_PATH, buildPortcullis } from "./portcullis.ts";
 import { type ProbeResult, probeProxy } from "./probe.ts";
 import { installCleanupHandlers, pinSelf, stopAll } from "./processes.ts";
 import {
@@ -60,7 +60,7 @@ function rotation(kinds: readonly ProxyKind[], rep: number): ProxyKind[] {
 
 function layout(options: BenchOptions): string[] {
   return [
-    `Layout: CPU ${PROXY_CORE} runs the proxy under test (\`taskset -c ${PROXY_CORE}\`, inherited by its children): nginx = master + 1 worker (\`worker_processes 1\`), HAProxy = 1 process with 1 thread (\`nbthread 1\`), Portcullis = supervisor + 1 worker (\`serve --workers 1\`). CPU time and RSS are summed over all of a proxy's processes. The three proxies are started together for a key type and measured one at a time; the idle ones wait on CPU ${PROXY_CORE}.`,
+    `Layout: CPU ${PROXY_CORE} runs the proxy under test (\`taskset -c ${PROXY_CORE}\`, inherited by its children): nginx = master + 1 worker (\`worker_processes 1\`), HAProxy = 1 process with 1 thread (\`nbthread 1\`), Portcullis = supervisor + 1 worker (\`portcullis proxy --workers 1\`, compiled to JavaScript as the image runs it). CPU time and RSS are summed over all of a proxy's processes. The three proxies are started together for a key type and measured one at a time; the idle ones wait on CPU ${PROXY_CORE}.`,
     `CPU ${LOAD_CORE} runs the load generators (wrk, h2load, the Node handshake client), this script, and the backends: one separate nginx (1 worker) answering \`200 "ok"\` on two ports — the fastest server at hand, not under test. The load core is shared, so the figures are those of one proxy core against one load core.`,
     `Every proxy: TLS 1.2 + 1.3, the same wildcard certificate (*.example.com), TLS 1.3 suites AES-128-GCM first by server preference, TLS 1.2 ECDHE + AEAD only, clients offering X25519/P-256/P-384/P-521 (so X25519 everywhere); forwarding plain HTTP/1.1 to both backends with upstream keep-alive. HAProxy: \`cookie SRV insert indirect nocache\`, \`http-reuse always\`; Portcullis: cookie affinity (LoadBalancerPolicy); nginx: round robin (OSS nginx has no sticky cookie). Clients send the stickiness cookie obtained first, so requests take the affinity path and no Set-Cookie is generated per request.`,
     `Loads: keep-alive HTTP/1.1 \`wrk -t1 -c${options.connections} --latency\`; HTTP/2 \`h2load -t1 -c${options.connections} -m${options.streams}\` (percentiles from its --log-file); handshakes: a Node client that opens ${options.handshakeConcurrency} connections at once, one request each (\`Connection: close\`), never offering a session (full) or offering the last one (resumed); fixed load \`h2load --h1 -c${options.connections} --rps ${Math.max(1, Math.round(options.fixedRate / options.connections))}\` per connection (${options.fixedRate} req/s); resumption ratio: ${options.alternations} connections alternating between two processes of the proxy sharing ticket keys, each offering the previous connection's session. Each proxy gets ${options.warmupSeconds} s of unmeasured keep-alive load after it starts. Portcullis's access log (always on) goes to /dev/null; nginx and HAProxy log nothing.`,
@@ -123,6 +123,10 @@ async function main(): Promise<void> {
     results.crypto = await measureCryptoCeiling(PROXY_CORE, options.cryptoSeconds);
   }
 
+  if (measurements.length > 0 && options.proxies.includes("portcullis")) {
+    log("Compiling Portcullis (npm run build) to run it as the image does…");
+    await buildPortcullis();
+  }
   if (measurements.length > 0) {
     const secrets = await writeBenchSecrets(join(work, "pki"));
     const backends = await startBackends(join(work, "backends"), LOAD_CORE);
