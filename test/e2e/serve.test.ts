@@ -3,6 +3,7 @@
 // outside: what a client sees and what a backend receives.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -245,6 +246,10 @@ test("affinity: 1,000 requests with the cookie all reach one backend, across bot
   const PER_CONNECTION = 25;
   const workers = await serve.workerPids();
   assert.equal(workers.length, 2, "serve runs two worker processes");
+  for (const pid of workers) {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    assert.ok(argv.includes("--max-semi-space-size=4"), `worker ${pid}: ${argv.join(" ")}`);
+  }
   const mapConnections = canMapConnections();
   const connectionsByWorker = new Map<number | undefined, number>();
   const bodies = new Map<string, number>();
