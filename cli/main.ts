@@ -1,6 +1,8 @@
 // Subcommand dispatch for `portcullis`: global --help and --version, then the named command.
 // Errors the CLI throws on purpose (cli/errors.ts) become one "portcullis: ..." line and their exit
 // status; anything else is a bug and is left to the caller (bin/portcullis.ts) to report.
+
+import { parseCommandArgs } from "./args.ts";
 import type { Command, CommandIo } from "./command.ts";
 import {
   EXIT_OK,
@@ -9,7 +11,6 @@ import {
   UnknownCommandError,
   UsageError,
 } from "./errors.ts";
-import { parseCommandArgs } from "./options.ts";
 import { readVersion } from "./version.ts";
 
 /** A subcommand as the top-level help lists it; its module is loaded only when it runs. */

@@ -1,13 +1,12 @@
 // Command-line options shared by the commands that run the compiler, and their translation into
 // CompilerOptions. One definition here keeps `check` and `compile` answering the same question.
-import { parseArgs } from "node:util";
 import { defaultCompilerOptions } from "../operator/compiler/compile.ts";
 import type { CompilerOptions } from "../operator/compiler/types.ts";
-import { InvalidOptionValueError, UsageError } from "./errors.ts";
+import type { OptionSpec } from "./args.ts";
+import { InvalidOptionValueError } from "./errors.ts";
 import { DEFAULT_NAMESPACE } from "./input.ts";
 
-/** An option definition as node:util parseArgs takes it. */
-export type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
+export { type OptionSpec, parseCommandArgs } from "./args.ts";
 
 /** Options that shape the compilation, for both `check` and `compile`. */
 export const compilerOptionSpecs = {
@@ -91,23 +90,6 @@ export function defaultNamespaceOf(values: CompilerOptionValues, command: string
   return values.namespace === undefined
     ? DEFAULT_NAMESPACE
     : namespaceName("namespace", values.namespace, command);
-}
-
-/**
- * parseArgs in strict mode with positionals, its errors turned into UsageError so that every
- * mistake on the command line exits with status 2 and names the command.
- */
-export function parseCommandArgs<const O extends Record<string, OptionSpec>>(
-  args: readonly string[],
-  options: O,
-  command: string,
-) {
-  try {
-    return parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(message.replace(/\. To specify a positional argument.*$/s, ""), command);
-  }
 }
 
 function parseTime(value: string, command: string): Date {

@@ -2,9 +2,9 @@
 
 import { availableParallelism } from "node:os";
 import { DEFAULT_PROXY_OPTIONS, type ProxyOptions } from "../proxy/supervisor.ts";
+import type { OptionSpec } from "./args.ts";
 import { disarmEarlySignals } from "./early-signals.ts";
 import { InvalidOptionValueError } from "./errors.ts";
-import type { OptionSpec } from "./options.ts";
 
 export const proxyOptionSpecs = {
   "https-port": { type: "string" },

@@ -6,9 +6,9 @@ import { resolve } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { startConfigSync } from "../../operator/kube/config-sync.ts";
 import { createLogger, isLogLevel } from "../../proxy/observability/logger.ts";
+import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, InvalidOptionValueError, UsageError } from "../errors.ts";
-import { parseCommandArgs } from "../options.ts";
 import { untilSignalled } from "../proxy-options.ts";
 
 const NAME = "config-sync";

@@ -2,9 +2,9 @@
 // (re-reading it when it changes) and the shared keys directory, and serves until SIGTERM.
 import { resolve } from "node:path";
 import { DEFAULT_PROXY_OPTIONS, runProxy } from "../../proxy/supervisor.ts";
+import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, UsageError } from "../errors.ts";
-import { parseCommandArgs } from "../options.ts";
 import {
   buildProxyOptions,
   proxyOptionSpecs,

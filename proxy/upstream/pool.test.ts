@@ -133,3 +133,9 @@ describe("PoolRegistry", () => {
     assert.equal(pools.size, 0);
   });
 });
+
+test("the Pool loaded on its own is undici's public Pool", async () => {
+  const { Pool: PoolAlone } = await import("./undici-pool.ts");
+  const { Pool: PublicPool } = await import("undici");
+  assert.equal(PoolAlone, PublicPool);
+});

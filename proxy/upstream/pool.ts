@@ -1,10 +1,12 @@
 // Keep-alive connection pools to backends: one undici Pool per endpoint and connection settings
 // (TLS verification, connect timeout, idle lifetime). Pools of endpoints that leave the config are
 // closed gracefully: requests in flight finish, idle connections close at once.
-import { Pool } from "undici";
+
+import type { Pool } from "undici";
 import { parseKey } from "../../operator/api/keys.ts";
 import type { ClusterConfig } from "../config/types.ts";
 import { ProxyError } from "./errors.ts";
+import { Pool as PoolClass } from "./undici-pool.ts";
 
 /** One backend address and the Service it belongs to. */
 export interface UpstreamEndpoint {
@@ -188,7 +190,7 @@ function createPool(
 ): Pool {
   const host = endpoint.address.includes(":") ? `[${endpoint.address}]` : endpoint.address;
   const origin = `${caPem === null ? "http" : "https"}://${host}:${endpoint.port}`;
-  return new Pool(origin, {
+  return new PoolClass(origin, {
     connections: maxConnections,
     // One request at a time per connection: pipelining lets one slow response stall the ones behind it.
     pipelining: 1,
