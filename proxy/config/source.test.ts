@@ -1,0 +1,115 @@
+// watchConfigFile against real files: the poll skips a file that has not changed, so what matters is
+// that every kind of change is still seen: an edit in place of the same size, an atomic rename over
+// the file (how `portcullis serve` writes it), and Kubernetes' symlink swap of a mounted volume.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { proxyConfig, RecordingLogger } from "../listener/testing/fixtures.ts";
+import { watchConfigFile } from "./source.ts";
+import type { ProxyConfig } from "./types.ts";
+import { computeConfigVersion } from "./validate.ts";
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+/** Retries `check` (assertions) every 50 ms until it passes, for at most 5 s (the poll is 500 ms). */
+async function eventually(check: () => void): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/** A valid config (its version the content hash), distinct from every other one made here. */
+function versioned(): ProxyConfig {
+  const config = proxyConfig({ sessionTicketRotationSeconds: 3600 + serial++ });
+  return { ...config, version: computeConfigVersion(config) };
+}
+let serial = 0;
+
+async function scratch(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "portcullis-source-"));
+  dirs.push(dir);
+  return dir;
+}
+
+function watch(path: string) {
+  const applied: string[] = [];
+  const rejected: string[][] = [];
+  const handle = watchConfigFile(
+    path,
+    {
+      onConfig: (config: ProxyConfig) => {
+        applied.push(config.version);
+      },
+      onRejected: (problems) => {
+        rejected.push(problems);
+      },
+    },
+    new RecordingLogger(),
+  );
+  return { applied, rejected, close: () => handle.close() };
+}
+
+test("edits in place (same size), atomic renames and invalid files are all seen; an unchanged file is applied once", async () => {
+  const dir = await scratch();
+  const path = join(dir, "config.json");
+  const first = versioned();
+  await writeFile(path, JSON.stringify(first));
+  const watcher = watch(path);
+  try {
+    await eventually(() => assert.deepEqual(watcher.applied, [first.version]));
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    assert.deepEqual(watcher.applied, [first.version], "polls of an unchanged file apply nothing");
+
+    // Same length, different version: only the file's times say it changed.
+    const second = versioned();
+    assert.equal(JSON.stringify(second).length, JSON.stringify(first).length);
+    await writeFile(path, JSON.stringify(second));
+    await eventually(() => assert.deepEqual(watcher.applied, [first.version, second.version]));
+
+    await writeFile(path, "{ not json");
+    await eventually(() => assert.equal(watcher.rejected.length, 1));
+
+    const third = versioned();
+    await writeFile(join(dir, "next.json"), JSON.stringify(third));
+    await rename(join(dir, "next.json"), path);
+    await eventually(() => assert.equal(watcher.applied.at(-1), third.version));
+  } finally {
+    watcher.close();
+  }
+});
+
+test("a Kubernetes volume's symlink swap is seen", async () => {
+  // kubelet's atomic writer: config.json -> ..data/config.json, ..data -> ..<timestamp> (swapped).
+  const dir = await scratch();
+  const write = async (name: string, config: ProxyConfig): Promise<void> => {
+    await mkdir(join(dir, name));
+    await writeFile(join(dir, name, "config.json"), JSON.stringify(config));
+  };
+  const first = versioned();
+  await write("..v1", first);
+  await symlink("..v1", join(dir, "..data"));
+  await symlink("..data/config.json", join(dir, "config.json"));
+  const watcher = watch(join(dir, "config.json"));
+  try {
+    await eventually(() => assert.deepEqual(watcher.applied, [first.version]));
+    const second = versioned();
+    await write("..v2", second);
+    await symlink("..v2", join(dir, "..data_tmp"));
+    await rename(join(dir, "..data_tmp"), join(dir, "..data"));
+    await eventually(() => assert.deepEqual(watcher.applied, [first.version, second.version]));
+  } finally {
+    watcher.close();
+  }
+});
