@@ -683,12 +683,12 @@ export const loadBalancerPolicySchema = {
         },
         "retry": {
           "type": "object",
-          "description": "Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that failed to connect.",
+          "description": "Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that failed to connect, or that had no body and were reset before their response.",
           "properties": {
             "attempts": {
               "type": "integer",
               "format": "int32",
-              "description": "Further attempts on another endpoint after a connect failure, before any byte of the request reached a backend. Default 2.",
+              "description": "Further attempts on another endpoint (or, if it is the only one, the same endpoint on a new connection) after a connect failure, before any byte of the request reached a backend, or after a bodiless request's connection was reset before any byte of its response. Default 2.",
               "minimum": 0,
               "maximum": 5,
               "default": 2

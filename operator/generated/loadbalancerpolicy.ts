@@ -295,11 +295,11 @@ export type components = {
                      */
                     maxRequestBodyBytes: number;
                 };
-                /** @description Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that failed to connect. */
+                /** @description Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that failed to connect, or that had no body and were reset before their response. */
                 retry?: {
                     /**
                      * Format: int32
-                     * @description Further attempts on another endpoint after a connect failure, before any byte of the request reached a backend. Default 2.
+                     * @description Further attempts on another endpoint (or, if it is the only one, the same endpoint on a new connection) after a connect failure, before any byte of the request reached a backend, or after a bodiless request's connection was reset before any byte of its response. Default 2.
                      * @default 2
                      */
                     attempts: number;

@@ -2,7 +2,8 @@
 // target, route by host and path, redirect plain HTTP to HTTPS where the host asks for it, refuse
 // HTTP/2 connection reuse for hosts the served certificate does not cover (421), pick an endpoint
 // (affinity first), hold a request body until it has arrived (body-gate.ts), forward, retry idempotent
-// requests that failed to connect, and record the outcome.
+// requests that failed to connect or, without a body, were reset before their response (mayRetry),
+// and record the outcome.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { RequestOutcome } from "../cluster/cluster.ts";
@@ -227,8 +228,13 @@ export function createRequestHandler(options: HandlerOptions) {
       const caBundlePem = config.upstreamTls
         ? state?.caBundles.get(config.upstreamTls.caBundle)
         : undefined;
+      let lastError: ProxyError | undefined;
       for (let attempt = 0; ; attempt++) {
-        const pick = cluster?.pick({ cookieHeader: req.headers.cookie, routePath }, tried);
+        const pickRequest = { cookieHeader: req.headers.cookie, routePath };
+        let pick = cluster?.pick(pickRequest, tried);
+        // After a reset, the endpoint tried may still be the only one: a keep-alive connection it closed
+        // as it was reused says nothing about a new connection, so it gets one more.
+        if (!pick && lastError?.code === "PC_UPSTREAM_RESET") pick = cluster?.pick(pickRequest);
         if (!cluster || !pick) {
           fail(new ProxyError("PC_NO_ENDPOINT"), hsts, upstreamHeaders.requestId);
           return;
@@ -260,6 +266,7 @@ export function createRequestHandler(options: HandlerOptions) {
         if (result.error.failure) metrics.upstreamFailure(clusterLabel, result.error.failure);
         if (result.retryable && attempt < config.retryAttempts) {
           tried.add(pick.endpoint.id);
+          lastError = result.error;
           metrics.retry(clusterLabel);
           continue;
         }

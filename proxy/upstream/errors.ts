@@ -150,12 +150,25 @@ export function isIdempotent(method: string): boolean {
 }
 
 /**
- * Whether a failed attempt may be retried on another endpoint: the error happened while connecting, no
- * byte of the request was handed to a connection, and the method is idempotent. A POST is never
- * retried, even after a refused connection: the rule stays simple enough to audit.
+ * Whether a failed attempt may be retried: the method is idempotent, and either the error happened
+ * while connecting and no byte of the request was handed to a connection, or the connection was reset
+ * before any byte of the response arrived and the request has no body (so it can be sent again as it
+ * was; RFC 9110 §9.2.2). The second case is a keep-alive connection the backend closed just as it was
+ * reused, or a backend that died holding the request: nginx retries both by default (`proxy_next_upstream
+ * error`). A POST is never retried: the rule stays simple enough to audit.
  */
-export function mayRetry(error: ProxyError, method: string, requestSent: boolean): boolean {
-  return error.retryable && !requestSent && IDEMPOTENT_METHODS.has(method);
+export function mayRetry(
+  error: ProxyError,
+  method: string,
+  requestSent: boolean,
+  exchange: { responseStarted: boolean; bodyless: boolean } = {
+    responseStarted: true,
+    bodyless: false,
+  },
+): boolean {
+  if (!IDEMPOTENT_METHODS.has(method)) return false;
+  if (error.retryable && !requestSent) return true;
+  return error.code === "PC_UPSTREAM_RESET" && !exchange.responseStarted && exchange.bodyless;
 }
 
 /** OpenSSL certificate verification failures, as Node reports them in `error.code`. */

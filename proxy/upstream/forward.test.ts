@@ -539,6 +539,57 @@ describe("failures", () => {
     assert.equal(chunked.body.toString(), "payload");
   });
 
+  test("a reset before any response byte is retried for a bodiless idempotent request only; the retry gets a new connection", async () => {
+    // The backend resets the first request of each kind (as a keep-alive connection closed under a
+    // reuse, or a backend dying with the request in hand), and answers every later one.
+    const resetOnce = new Set<string>();
+    const { backend, proxy } = await setup({
+      cluster: { retryAttempts: 1 },
+      backend: {
+        respond: (req, res) => {
+          const kind = `${req.method} ${req.url}`;
+          if (!resetOnce.has(kind)) {
+            resetOnce.add(kind);
+            res.socket?.destroy();
+            return;
+          }
+          res.end("second try");
+        },
+      },
+    });
+    const get = await send(proxy.port, { path: "/get" });
+    assert.equal(get.status, 200);
+    assert.equal(get.body.toString(), "second try");
+    const [reset, retried] = proxy.outcomes.slice(-2);
+    assert.ok(reset && !reset.ok);
+    assert.equal(reset.error.code, "PC_UPSTREAM_RESET");
+    assert.equal(reset.requestSent, true);
+    assert.equal(reset.responseStarted, false);
+    assert.equal(reset.retryable, true);
+    assert.equal(retried?.ok, true);
+    assert.equal(backend.requests.filter((r) => r.url === "/get").length, 2);
+
+    // A PUT with a body was read by the first attempt: it cannot be sent again.
+    const put = await send(proxy.port, {
+      method: "PUT",
+      path: "/put",
+      body: Buffer.from("payload"),
+      headers: { "content-length": "7" },
+    });
+    assert.equal(put.status, 502);
+    const putOutcome = proxy.outcomes.at(-1);
+    assert.ok(putOutcome && !putOutcome.ok);
+    assert.equal(putOutcome.error.code, "PC_UPSTREAM_RESET");
+    assert.equal(putOutcome.retryable, false);
+
+    // A POST without a body is still not idempotent.
+    const post = await send(proxy.port, { method: "POST", path: "/post" });
+    assert.equal(post.status, 502);
+    const postOutcome = proxy.outcomes.at(-1);
+    assert.ok(postOutcome && !postOutcome.ok);
+    assert.equal(postOutcome.retryable, false);
+  });
+
   test("a refused POST is not retried and answers 502", async () => {
     const pools = new PoolRegistry();
     const proxy = await startProxy({

@@ -70,7 +70,7 @@ export type ForwardOutcome =
        * downstream stream; otherwise the caller answers (writeErrorResponse) or retries.
        */
       responseStarted: boolean;
-      /** Whether another endpoint may be tried (mayRetry: connect-phase error, nothing sent, idempotent). */
+      /** Whether another attempt may be made (mayRetry: idempotent; nothing sent, or reset before a bodiless request's response). */
       retryable: boolean;
       /** Response body bytes relayed before the failure. */
       responseBytes: number;
@@ -117,7 +117,7 @@ export function forward(options: ForwardOptions): Promise<ForwardOutcome> {
   }
 
   return new Promise((resolve) => {
-    const handler = new ForwardHandler(options, method, limiter, resolve);
+    const handler = new ForwardHandler(options, method, limiter, body === null, resolve);
     const dispatchOptions: DispatchOptions = {
       path: options.path,
       method,
@@ -153,6 +153,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #method: string;
   readonly #limiter: BodyLimiter | null;
+  /** Whether the request has no body, so that it can be sent again as it was. */
+  readonly #bodyless: boolean;
   readonly #resolve: (outcome: ForwardOutcome) => void;
   #controller: Dispatcher.DispatchController | null = null;
   #requestStarted = false;
@@ -175,12 +177,14 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     options: ForwardOptions,
     method: string,
     limiter: BodyLimiter | null,
+    bodyless: boolean,
     resolve: (outcome: ForwardOutcome) => void,
   ) {
     this.#options = options;
     this.#res = options.res as ServerResponse;
     this.#method = method;
     this.#limiter = limiter;
+    this.#bodyless = bodyless;
     this.#resolve = resolve;
     // The response closing before we ended it means the client went away (or the listener gave up on
     // it): stop the upstream request instead of reading a response nobody will receive.
@@ -265,7 +269,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       error: proxyError,
       requestSent: this.#requestStarted,
       responseStarted: this.#responseStarted,
-      retryable: mayRetry(proxyError, this.#method, this.#requestStarted),
+      retryable: mayRetry(proxyError, this.#method, this.#requestStarted, {
+        responseStarted: this.#responseStarted,
+        bodyless: this.#bodyless,
+      }),
       responseBytes: this.#bytes,
     });
   }

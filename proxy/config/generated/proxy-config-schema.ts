@@ -437,7 +437,9 @@ export const proxyConfigSchema = {
           "type": "integer",
           "minimum": 0,
           "maximum": 5,
-          "description": "Retries of idempotent requests after a connect failure."
+          "description": "Retries of idempotent requests after a connect failure or",
+          "without a body": null,
+          "a reset before the response.": null
         }
       }
     },
