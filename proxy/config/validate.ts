@@ -19,7 +19,10 @@ function schemaValidator(): ValidateFunction {
 
 function describe(error: ErrorObject): string {
   const where = error.instancePath === "" ? "(root)" : error.instancePath;
-  return `${where}: ${error.message ?? "is invalid"}`;
+  // Ajv's message for an unknown field does not say which one: name it.
+  const extra = (error.params as { additionalProperty?: unknown }).additionalProperty;
+  const detail = typeof extra === "string" ? `: ${JSON.stringify(extra)}` : "";
+  return `${where}: ${error.message ?? "is invalid"}${detail}`;
 }
 
 /** The version a config must carry: the hash of everything but the version itself. */

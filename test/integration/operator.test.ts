@@ -172,7 +172,7 @@ describe("portcullis operator end to end", { skip: clusterSkip }, () => {
       "operator ready",
       async () => ((await readyz(operator?.healthPort ?? 0)) ? true : undefined),
       60_000,
-    );
+    ).catch((error: unknown) => assert.fail(`${String(error)}${diagnose()}`));
     const deployment = await timeUntil(
       "the proxy Deployment",
       () => getJson<V1Deployment>("deployment", "-n", SYSTEM, "portcullis-proxy"),

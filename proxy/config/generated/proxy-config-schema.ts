@@ -437,9 +437,7 @@ export const proxyConfigSchema = {
           "type": "integer",
           "minimum": 0,
           "maximum": 5,
-          "description": "Retries of idempotent requests after a connect failure or",
-          "without a body": null,
-          "a reset before the response.": null
+          "description": "Retries of idempotent requests after a connect failure or (without a body) a reset before the response."
         }
       }
     },

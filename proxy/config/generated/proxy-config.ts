@@ -130,7 +130,7 @@ export type components = {
             timeouts: components["schemas"]["Timeouts"];
             /** @description Largest request body accepted; larger gets 413. */
             maxRequestBodyBytes: number;
-            /** @description Retries of idempotent requests after a connect failure or */
+            /** @description Retries of idempotent requests after a connect failure or (without a body) a reset before the response. */
             retryAttempts: number;
         };
         /** @description One Service port and its endpoints. */
