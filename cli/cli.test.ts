@@ -438,6 +438,26 @@ describe("portcullis usage", () => {
       /^portcullis: option --output: invalid value "xml": expected json or yaml$/m,
     ],
     ["a bad --namespace", ["check", "-n", "Not_A_Namespace", "."], /option --namespace/],
+    [
+      "an unreadable --kubeconfig (operator)",
+      ["operator", "--kubeconfig", "/nonexistent/kubeconfig", "--image", "x"],
+      /^portcullis: option --kubeconfig: invalid value "\/nonexistent\/kubeconfig": cannot be loaded: ENOENT/m,
+    ],
+    [
+      "an unreadable --kubeconfig (config-sync)",
+      [
+        "config-sync",
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+        "--namespace",
+        "a",
+        "--configmap",
+        "b",
+        "--out",
+        "/nonexistent/out.json",
+      ],
+      /^portcullis: option --kubeconfig: invalid value/m,
+    ],
   ];
   for (const [name, args, pattern] of usageCases) {
     test(`exits 2 on ${name}`, async () => {

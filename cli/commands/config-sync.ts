@@ -3,12 +3,12 @@
 // the file the proxy reads, atomically and only when valid (operator/kube/config-sync.ts). Runs until
 // SIGTERM or SIGINT.
 import { resolve } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { startConfigSync } from "../../operator/kube/config-sync.ts";
 import { createLogger, isLogLevel } from "../../proxy/observability/logger.ts";
 import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, InvalidOptionValueError, UsageError } from "../errors.ts";
+import { loadKubeConfig } from "../kubeconfig.ts";
 import { untilSignalled } from "../proxy-options.ts";
 
 const NAME = "config-sync";
@@ -66,14 +66,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     );
   }
 
-  const kubeConfig = new KubeConfig();
-  if (values.kubeconfig) kubeConfig.loadFromFile(resolve(values.kubeconfig));
-  else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
-  else
-    throw new UsageError(
-      "not running in a pod (no KUBERNETES_SERVICE_HOST): pass --kubeconfig PATH",
-      NAME,
-    );
+  const kubeConfig = loadKubeConfig(values.kubeconfig, NAME);
   const logger = createLogger({ level, component: NAME, stream: io.stdout });
   const sync = startConfigSync({
     kubeConfig,

@@ -6,7 +6,6 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
 import { parseDurationSeconds } from "../../operator/api/duration.ts";
 import { createOperator, type Operator } from "../../operator/controllers/operator.ts";
@@ -19,6 +18,7 @@ import { createLeaderElector } from "../../operator/kube/leader-election.ts";
 import { createLogger, isLogLevel } from "../../proxy/observability/logger.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, InvalidOptionValueError, UsageError } from "../errors.ts";
+import { loadKubeConfig } from "../kubeconfig.ts";
 import { parseCommandArgs } from "../options.ts";
 import { untilSignalled } from "../proxy-options.ts";
 
@@ -98,11 +98,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       NAME,
     );
 
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = loadKubeConfig(values.kubeconfig, NAME);
   const inCluster = process.env.KUBERNETES_SERVICE_HOST !== undefined;
-  if (values.kubeconfig) kubeConfig.loadFromFile(resolve(values.kubeconfig));
-  else if (inCluster) kubeConfig.loadFromCluster();
-  else throw new UsageError("not running in a pod: pass --kubeconfig PATH", NAME);
 
   const namespace =
     values.namespace ??
