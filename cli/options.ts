@@ -6,8 +6,6 @@ import type { OptionSpec } from "./args.ts";
 import { InvalidOptionValueError } from "./errors.ts";
 import { DEFAULT_NAMESPACE } from "./input.ts";
 
-export { type OptionSpec, parseCommandArgs } from "./args.ts";
-
 /** Options that shape the compilation, for both `check` and `compile`. */
 export const compilerOptionSpecs = {
   now: { type: "string" },

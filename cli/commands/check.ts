@@ -1,5 +1,7 @@
 // `portcullis check PATH...`: what the API server and the controller would say about a set of
 // manifests, before they are applied. One line per problem on stdout, a summary on stderr.
+
+import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, EXIT_PROBLEMS, InvalidOptionValueError, UsageError } from "../errors.ts";
 import type { BuiltInput } from "../input.ts";
@@ -9,7 +11,6 @@ import {
   compilerOptionSpecs,
   compilerOptionsHelp,
   defaultNamespaceOf,
-  parseCommandArgs,
 } from "../options.ts";
 import { runPipeline } from "../pipeline.ts";
 import {

@@ -4,6 +4,7 @@
 import { stringify } from "yaml";
 import { defaultCompilerOptions } from "../../operator/compiler/compile.ts";
 import type { CompilerOutput } from "../../operator/compiler/types.ts";
+import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, InvalidOptionValueError, UnreadableInputError, UsageError } from "../errors.ts";
 import {
@@ -11,7 +12,6 @@ import {
   compilerOptionSpecs,
   compilerOptionsHelp,
   defaultNamespaceOf,
-  parseCommandArgs,
 } from "../options.ts";
 import { runPipeline } from "../pipeline.ts";
 import { countProblems, formatProblem, plural } from "../problems.ts";

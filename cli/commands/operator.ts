@@ -16,10 +16,10 @@ import {
 } from "../../operator/infra/index.ts";
 import { createLeaderElector } from "../../operator/kube/leader-election.ts";
 import { createLogger, isLogLevel } from "../../proxy/observability/logger.ts";
+import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, InvalidOptionValueError, UsageError } from "../errors.ts";
 import { loadKubeConfig } from "../kubeconfig.ts";
-import { parseCommandArgs } from "../options.ts";
 import { untilSignalled } from "../proxy-options.ts";
 
 const NAME = "operator";

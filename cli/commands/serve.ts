@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeAtomically } from "../../operator/api/atomic-file.ts";
 import { DEFAULT_PROXY_OPTIONS, runProxy } from "../../proxy/supervisor.ts";
+import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { EXIT_OK, UnreadableInputError, UsageError } from "../errors.ts";
 import {
@@ -13,7 +14,6 @@ import {
   compilerOptionSpecs,
   compilerOptionsHelp,
   defaultNamespaceOf,
-  parseCommandArgs,
 } from "../options.ts";
 import { runPipeline } from "../pipeline.ts";
 import { countProblems, formatProblem, plural } from "../problems.ts";

@@ -29,7 +29,7 @@ import { keyOf } from "../api/objects.ts";
 import type { LoadBalancerPolicy } from "../api/policy.ts";
 import type { CompilerInput } from "../compiler/types.ts";
 import { MANAGED_BY } from "../infra/metadata.ts";
-import { Backoff } from "../kube/backoff.ts";
+import { Backoff, RECOVERY_BACKOFF_MAX_MS } from "../kube/backoff.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { describeError, KubeApiError } from "../kube/errors.ts";
 import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
@@ -99,8 +99,6 @@ export interface ClusterCache {
 }
 
 const STUB_ANNOTATION = "portcullis.dev/cache-stub";
-/** Longest delay between retries of a failed list or watch, in ms. */
-export const RETRY_MAX_MS = 8000;
 
 export async function createClusterCache(options: ClusterCacheOptions): Promise<ClusterCache> {
   const { kubeConfig, logger, namespace } = options;
@@ -110,7 +108,7 @@ export async function createClusterCache(options: ClusterCacheOptions): Promise<
     // Retries back off to at most 8 s (jittered down to 4–8 s): while the API server is down, the
     // operator's ~15 informers send 2–4 requests/s in all, and once it is back every watch resumes
     // within 8 s, which bounds how long re-converging takes.
-    backoff: { maxMs: RETRY_MAX_MS },
+    backoff: { maxMs: RECOVERY_BACKOFF_MAX_MS },
     ...(options.quietRelistMs === undefined ? {} : { quietRelistMs: options.quietRelistMs }),
   };
   const fleetSelector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;

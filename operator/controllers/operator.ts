@@ -34,12 +34,13 @@ import {
   sortForApply,
 } from "../infra/index.ts";
 import { LABEL_MANAGED_BY } from "../infra/metadata.ts";
+import { RECOVERY_BACKOFF_MAX_MS } from "../kube/backoff.ts";
 import { createKubeClient, type KubeClient } from "../kube/client.ts";
 import { describeError, KubeApiError } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
 import { createWorkQueue, PermanentError, type WorkQueue } from "../kube/work-queue.ts";
 import { Applier, type ApplyObject } from "./applier.ts";
-import { type ClusterCache, createClusterCache, RETRY_MAX_MS } from "./cluster-cache.ts";
+import { type ClusterCache, createClusterCache } from "./cluster-cache.ts";
 import { EventRecorder, type EventSubject } from "./events.ts";
 import { fetchProxyReports, readyAdminAddresses } from "./proxy-reports.ts";
 import { AFFINITY_ROTATED_ANNOTATION, planSharedKeys } from "./shared-keys.ts";
@@ -164,7 +165,7 @@ class Reconciler implements Operator {
       logger: options.logger,
       concurrency: 4,
       // Same cap as the informers': after an outage, a failed key is retried within 8 s at most.
-      backoff: { maxMs: RETRY_MAX_MS },
+      backoff: { maxMs: RECOVERY_BACKOFF_MAX_MS },
       holdOffMs,
       maxHoldOffMs: holdOffMs * 5,
       isPermanent: (error) => error instanceof PermanentError || isPermanentApiError(error),

@@ -3,6 +3,14 @@
 // sequence starts over only after the guarded operation has been healthy for a while (so a server that
 // accepts a watch and drops it at once still backs off instead of being hammered).
 
+/**
+ * Cap for the retries of everything that must re-converge within 10 s of an API outage ending (the
+ * operator's informers and queue, each proxy pod's config-sync): jittered down to 4–8 s, so once the
+ * server is back every watch resumes within 8 s, while a few informers retrying that often cost the
+ * server nothing. The default cap (30 s, client-go's) once let a proxy pod take 21 s after a 60 s outage.
+ */
+export const RECOVERY_BACKOFF_MAX_MS = 8000;
+
 /** How a Backoff grows and when it starts over. */
 export interface BackoffOptions {
   /** Delay after the first failure, in ms, before jitter. Default 250. */

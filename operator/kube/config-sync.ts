@@ -11,6 +11,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { validateProxyConfig } from "../../proxy/config/validate.ts";
 import { writeAtomically } from "../api/atomic-file.ts";
 import { formatKey } from "../api/keys.ts";
+import { RECOVERY_BACKOFF_MAX_MS } from "./backoff.ts";
 import { describeError, InformerStoppedError } from "./errors.ts";
 import { createInformer, type KubeObject } from "./informer.ts";
 import type { Logger } from "./logger.ts";
@@ -48,14 +49,6 @@ export interface ConfigSync {
 /** Outcome of one look at the ConfigMap. */
 type Outcome = "written" | "unchanged" | "invalid" | "missing" | "failed";
 
-/**
- * Longest delay between retries of the ConfigMap's list or watch, in ms. The informer default (30 s)
- * let a proxy pod take up to 30 s after an API outage to see the operator's next config, although the
- * operator itself was back within 8 s (measured: three changes served 21 s after a 60 s outage). One
- * informer per pod retrying every 4–8 s while the API server is down costs it nothing.
- */
-export const RETRY_MAX_MS = 8000;
-
 /** Starts watching the ConfigMap and writing its config to outPath. */
 export function startConfigSync(options: ConfigSyncOptions): ConfigSync {
   const { logger, key, outPath } = options;
@@ -68,7 +61,7 @@ export function startConfigSync(options: ConfigSyncOptions): ConfigSync {
     fieldSelector: `metadata.name=${options.configMap}`,
     name: `config-sync ${objectKey}`,
     logger,
-    backoff: { maxMs: RETRY_MAX_MS },
+    backoff: { maxMs: RECOVERY_BACKOFF_MAX_MS },
     // Only the one key is needed.
     keep: (object) => {
       const value = object.data?.[key];

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { proxyConfig, RecordingLogger } from "../listener/testing/fixtures.ts";
+import { eventually, proxyConfig, RecordingLogger } from "../listener/testing/fixtures.ts";
 import { watchConfigFile } from "./source.ts";
 import type { ProxyConfig } from "./types.ts";
 import { computeConfigVersion } from "./validate.ts";
@@ -16,18 +16,19 @@ after(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-/** Retries `check` (assertions) every 50 ms until it passes, for at most 5 s (the poll is 500 ms). */
-async function eventually(check: () => void): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
+/** Retries `check` (assertions) until it passes, for at most 5 s (the poll is 500 ms). */
+async function settles(check: () => void): Promise<void> {
+  let last: unknown;
+  const passed = await eventually(() => {
     try {
       check();
-      return;
+      return true;
     } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      last = error;
+      return false;
     }
-  }
+  }, 5000);
+  if (!passed) throw last;
 }
 
 /** A valid config (its version the content hash), distinct from every other one made here. */
@@ -68,7 +69,7 @@ test("edits in place (same size), atomic renames and invalid files are all seen;
   await writeFile(path, JSON.stringify(first));
   const watcher = watch(path);
   try {
-    await eventually(() => assert.deepEqual(watcher.applied, [first.version]));
+    await settles(() => assert.deepEqual(watcher.applied, [first.version]));
     await new Promise((resolve) => setTimeout(resolve, 1200));
     assert.deepEqual(watcher.applied, [first.version], "polls of an unchanged file apply nothing");
 
@@ -76,15 +77,15 @@ test("edits in place (same size), atomic renames and invalid files are all seen;
     const second = versioned();
     assert.equal(JSON.stringify(second).length, JSON.stringify(first).length);
     await writeFile(path, JSON.stringify(second));
-    await eventually(() => assert.deepEqual(watcher.applied, [first.version, second.version]));
+    await settles(() => assert.deepEqual(watcher.applied, [first.version, second.version]));
 
     await writeFile(path, "{ not json");
-    await eventually(() => assert.equal(watcher.rejected.length, 1));
+    await settles(() => assert.equal(watcher.rejected.length, 1));
 
     const third = versioned();
     await writeFile(join(dir, "next.json"), JSON.stringify(third));
     await rename(join(dir, "next.json"), path);
-    await eventually(() => assert.equal(watcher.applied.at(-1), third.version));
+    await settles(() => assert.equal(watcher.applied.at(-1), third.version));
   } finally {
     watcher.close();
   }
@@ -103,12 +104,12 @@ test("a Kubernetes volume's symlink swap is seen", async () => {
   await symlink("..data/config.json", join(dir, "config.json"));
   const watcher = watch(join(dir, "config.json"));
   try {
-    await eventually(() => assert.deepEqual(watcher.applied, [first.version]));
+    await settles(() => assert.deepEqual(watcher.applied, [first.version]));
     const second = versioned();
     await write("..v2", second);
     await symlink("..v2", join(dir, "..data_tmp"));
     await rename(join(dir, "..data_tmp"), join(dir, "..data"));
-    await eventually(() => assert.deepEqual(watcher.applied, [first.version, second.version]));
+    await settles(() => assert.deepEqual(watcher.applied, [first.version, second.version]));
   } finally {
     watcher.close();
   }

@@ -228,9 +228,9 @@ export function createRequestHandler(options: HandlerOptions) {
       const caBundlePem = config.upstreamTls
         ? state?.caBundles.get(config.upstreamTls.caBundle)
         : undefined;
+      const pickRequest = { cookieHeader: req.headers.cookie, routePath };
       let lastError: ProxyError | undefined;
       for (let attempt = 0; ; attempt++) {
-        const pickRequest = { cookieHeader: req.headers.cookie, routePath };
         let pick = cluster?.pick(pickRequest, tried);
         // After a reset, the endpoint tried may still be the only one: a keep-alive connection it closed
         // as it was reused says nothing about a new connection, so it gets one more.
