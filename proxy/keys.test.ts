@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -17,13 +17,33 @@ async function until(check: () => boolean, what: string): Promise<void> {
   assert.ok(check(), `timed out waiting for ${what}`);
 }
 
+/**
+ * Writes `files` the way the kubelet updates a Secret volume: into a new directory, then one atomic
+ * swap of the `..data` symlink the visible names point through. Two plain writes in a row would let
+ * a poll see the half-rotated state in between.
+ */
+async function writeAtomically(dir: string, files: Record<string, Buffer>): Promise<void> {
+  const version = join(dir, `..v${randomBytes(4).toString("hex")}`);
+  await mkdir(version);
+  for (const [name, content] of Object.entries(files)) {
+    await writeFile(join(version, name), content);
+    await symlink(join("..data", name), join(dir, name)).catch(() => {});
+  }
+  await symlink(version, join(dir, "..data_tmp"));
+  await rename(join(dir, "..data_tmp"), join(dir, "..data"));
+}
+
 describe("watchSharedKeys", () => {
   test("reports a rotated affinity key (new first, previous after), once; keeps keys when the directory is unreadable", async () => {
     const dir = await mkdtemp(join(tmpdir(), "portcullis-keys-"));
     try {
       const first = randomBytes(32);
-      await writeFile(join(dir, TICKET_SECRET_FILE), randomBytes(32));
-      await writeFile(join(dir, AFFINITY_SECRET_FILE), first);
+      const ticket = randomBytes(32);
+      await writeAtomically(dir, {
+        [TICKET_SECRET_FILE]: ticket,
+        [AFFINITY_SECRET_FILE]: first,
+        [AFFINITY_PREVIOUS_FILE]: first,
+      });
       const initial = await loadSharedKeys(dir);
       assert.ok(initial);
       const seen: Buffer[][] = [];
@@ -40,15 +60,22 @@ describe("watchSharedKeys", () => {
         assert.equal(seen.length, 0, "unchanged keys are not reported");
 
         const second = randomBytes(32);
-        await writeFile(join(dir, AFFINITY_PREVIOUS_FILE), first);
-        await writeFile(join(dir, AFFINITY_SECRET_FILE), second);
+        await writeAtomically(dir, {
+          [TICKET_SECRET_FILE]: ticket,
+          [AFFINITY_SECRET_FILE]: second,
+          [AFFINITY_PREVIOUS_FILE]: first,
+        });
         await until(() => seen.length > 0, "the rotation");
         await new Promise((r) => setTimeout(r, 60));
         assert.equal(seen.length, 1);
         assert.deepEqual(seen[0], [second, first]);
 
         // A short key (a torn write) is an error: the keys in use stay.
-        await writeFile(join(dir, AFFINITY_SECRET_FILE), Buffer.alloc(3));
+        await writeAtomically(dir, {
+          [TICKET_SECRET_FILE]: ticket,
+          [AFFINITY_SECRET_FILE]: Buffer.alloc(3),
+          [AFFINITY_PREVIOUS_FILE]: first,
+        });
         await until(() => errors.length > 0, "the error");
         assert.equal(seen.length, 1);
       } finally {
