@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import {
   createAccessLogger,
   formatAccessRecord,
@@ -87,7 +87,7 @@ test("strings from the client are escaped, so a line cannot be split or forged",
   assert.equal(parsed.status, 200);
 });
 
-test("lines are buffered and written once per event-loop turn", async () => {
+test("lines are buffered and written together after the flush interval", async () => {
   const { stream, text } = capture();
   let writes = 0;
   const write = stream.write.bind(stream);
@@ -95,10 +95,11 @@ test("lines are buffered and written once per event-loop turn", async () => {
     writes++;
     return write(chunk);
   }) as typeof stream.write;
-  const logger = createAccessLogger({ stream });
+  const logger = createAccessLogger({ stream, flushIntervalMs: 30 });
   for (let i = 0; i < 100; i++) logger.log(RECORD);
-  assert.equal(writes, 0);
   await nextTurn();
+  assert.equal(writes, 0);
+  await sleep(60);
   assert.equal(writes, 1);
   assert.equal(text().split("\n").filter(Boolean).length, 100);
   logger.close();

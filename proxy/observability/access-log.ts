@@ -4,10 +4,13 @@
 // It does not use winston. Measured on this code (200,000 lines of a typical record to /dev/null or a
 // pipe, Node 24, yielding to the event loop every 100 lines like a busy server): winston with a JSON
 // format costs 6-9 µs per line (15-25 µs in a tight loop, where its stream plumbing backs up), which is
-// a large share of what a whole proxied request costs; this serialiser plus one buffered write per
-// event-loop turn costs 1.5-3 µs, most of it JSON-escaping the strings. Lines are gathered and
-// written once per turn (or sooner when 64 KiB pile up) because process.stdout on a pipe or file is
-// synchronous on Linux: a write per request would be a system call per request.
+// a large share of what a whole proxied request costs; this serialiser plus one buffered write costs
+// 1.5-3 µs, most of it JSON-escaping the strings. Lines are gathered and written every 100 ms (or
+// sooner when 64 KiB pile up) because process.stdout on a pipe or file is synchronous on Linux: a
+// write per request would be a system call per request. Writing once per event-loop turn instead was
+// still one system call per request at moderate load (each turn carries about one request): 6-8 % of
+// the proxy's CPU at 1,500 requests/s (docs/performance.md). Lines still buffered at exit are written
+// synchronously; a SIGKILL loses at most the last interval's.
 //
 // Only AccessRecord's own fields are written, in a fixed order: never headers, cookies or the query
 // string (it is cut from the path here, whatever the caller passed).
@@ -22,6 +25,8 @@ export interface AccessLoggerOptions {
   stream?: NodeJS.WritableStream & { writableLength?: number };
   /** Buffered characters that trigger an immediate write. Default 64 KiB. */
   flushChars?: number;
+  /** Longest time a line waits in the buffer, in ms; 0 writes once per event-loop turn. Default 100. */
+  flushIntervalMs?: number;
   /**
    * Characters the stream may hold unwritten (a slow consumer) before batches are dropped rather than
    * queued in memory without bound. Default 8 MiB. Dropped lines are counted in `dropped`.
@@ -95,13 +100,14 @@ export function createAccessLogger(options: AccessLoggerOptions = {}): AccessLog
   const maxQueuedChars = options.maxQueuedChars ?? 8 * 1024 * 1024;
   let pending = "";
   let pendingLines = 0;
-  let scheduled: NodeJS.Immediate | undefined;
+  const flushIntervalMs = options.flushIntervalMs ?? 100;
+  let scheduled: NodeJS.Timeout | undefined;
   let dropped = 0;
   let closed = false;
 
   const flush = (): void => {
     if (scheduled) {
-      clearImmediate(scheduled);
+      clearTimeout(scheduled);
       scheduled = undefined;
     }
     if (pending === "") return;
@@ -128,7 +134,11 @@ export function createAccessLogger(options: AccessLoggerOptions = {}): AccessLog
       pending += `${formatAccessRecord(record)}\n`;
       pendingLines++;
       if (pending.length >= flushChars) flush();
-      else scheduled ??= setImmediate(flush);
+      else if (scheduled === undefined) {
+        scheduled = setTimeout(flush, flushIntervalMs);
+        // Not a reason to keep the process alive: the exit handler writes what is left.
+        scheduled.unref();
+      }
     },
     flush,
     get dropped() {
