@@ -169,4 +169,11 @@ export const FIGURES: readonly FigureDefinition[] = [
     better: "lower",
     measurement: "memory",
   },
+  {
+    id: "memory.pss",
+    label: "PSS after the runs (all proxy processes, shared pages counted once)",
+    unit: "MiB",
+    better: "lower",
+    measurement: "memory",
+  },
 ];

@@ -253,12 +253,13 @@ async function runSet(
         const { proxy } = running.get(kind) as { proxy: RunningProxy };
         const memory = await readTreeMemory(proxy.process.pid);
         addSample(results, "memory.peakRss", kind, memory.peakRssMiB);
+        addSample(results, "memory.pss", kind, memory.pssMiB);
         results.runs.push({
           rep,
           keyType,
           measurement: "memory",
           proxy: kind,
-          figures: { "memory.peakRss": memory.peakRssMiB },
+          figures: { "memory.peakRss": memory.peakRssMiB, "memory.pss": memory.pssMiB },
           details: { ...memory, after: measurements.map((m) => m.name) },
         });
       }

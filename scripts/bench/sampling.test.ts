@@ -6,6 +6,7 @@ import {
   parseCoreTimes,
   parseProcStat,
   parseStatusKiB,
+  readTreeMemory,
 } from "./sampling.ts";
 
 test("/proc/<pid>/stat: ppid and utime+stime, whatever the command name holds", () => {
@@ -40,4 +41,11 @@ test("/proc/stat: per-core busy fraction between two readings (idle and iowait a
     "cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 180 0 120 900 0 0 0 0 0 0\ncpu1 0 0 50 1100 50 0 0 0 0 0\n",
   );
   assert.deepEqual(coreBusyBetween(before, after), { cpu0: 0.5, cpu1: 0.25 });
+});
+
+test("tree memory: this process's PSS is read, and never exceeds its RSS", async () => {
+  const memory = await readTreeMemory(process.pid);
+  assert.ok(memory.pssMiB > 0, "Pss read from smaps_rollup");
+  assert.ok(memory.pssMiB <= memory.rssMiB + 0.01, `${memory.pssMiB} > ${memory.rssMiB}`);
+  assert.ok(memory.peakRssMiB >= memory.rssMiB);
 });

@@ -1,7 +1,9 @@
 // CPU time and memory of a proxy, from /proc: the root process and every descendant (nginx's master
 // and worker, Portcullis's supervisor and worker), so a proxy that splits its work over processes is
 // charged for all of it. CPU is utime + stime (all threads) sampled before and after a run; memory is
-// VmHWM, the peak resident set, summed over the processes.
+// VmHWM, the peak resident set, summed over the processes, and the proportional set (Pss) after the
+// runs: summed resident sets count a page that several processes share (the node binary a supervisor
+// and its workers map) once per process, while a container's memory accounting counts it once.
 import { readdir, readFile } from "node:fs/promises";
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux everywhere in practice). */
@@ -130,6 +132,8 @@ export interface TreeMemory {
   peakRssMiB: number;
   /** Current resident set (VmRSS) summed. */
   rssMiB: number;
+  /** Current proportional set size (Pss from smaps_rollup) summed: shared pages counted once. */
+  pssMiB: number;
   /** Each process: pid, command name, its own peak RSS (MiB). */
   processes: { pid: number; name: string; peakRssMiB: number }[];
 }
@@ -137,6 +141,7 @@ export interface TreeMemory {
 export async function readTreeMemory(root: number): Promise<TreeMemory> {
   let hwm = 0;
   let rss = 0;
+  let pss = 0;
   const processes: TreeMemory["processes"] = [];
   for (const pid of await processTree(root)) {
     try {
@@ -144,13 +149,14 @@ export async function readTreeMemory(root: number): Promise<TreeMemory> {
       const own = parseStatusKiB(status, "VmHWM");
       hwm += own;
       rss += parseStatusKiB(status, "VmRSS");
+      pss += parseStatusKiB(await readFile(`/proc/${pid}/smaps_rollup`, "utf8"), "Pss");
       const name = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? "?";
       processes.push({ pid, name, peakRssMiB: Math.round((own / 1024) * 10) / 10 });
     } catch {
       // Exited meanwhile.
     }
   }
-  return { peakRssMiB: hwm / 1024, rssMiB: rss / 1024, processes };
+  return { peakRssMiB: hwm / 1024, rssMiB: rss / 1024, pssMiB: pss / 1024, processes };
 }
 
 /** What happened on the machine while a load ran against a proxy. */
