@@ -7,10 +7,11 @@
 // a large share of what a whole proxied request costs; this serialiser plus one buffered write costs
 // 1.5-3 µs, most of it JSON-escaping the strings. Lines are gathered and written every 100 ms (or
 // sooner when 64 KiB pile up) because process.stdout on a pipe or file is synchronous on Linux: a
-// write per request would be a system call per request. Writing once per event-loop turn instead was
-// still one system call per request at moderate load (each turn carries about one request): 6-8 % of
-// the proxy's CPU at 1,500 requests/s (docs/performance.md). Lines still buffered at exit are written
-// synchronously; a SIGKILL loses at most the last interval's.
+// write per request would be a system call per request. Writing once per event-loop turn, as this did
+// before, was still about one system call per request at moderate load (each turn carries about one
+// request); without any access log the proxy used 6-8 % less CPU at 1,500 requests/s, and batching by
+// time with the metrics change recovered about 4 % (docs/performance.md). Lines still buffered at exit
+// are written synchronously; a SIGKILL loses at most the last interval's.
 //
 // Only AccessRecord's own fields are written, in a fixed order: never headers, cookies or the query
 // string (it is cut from the path here, whatever the caller passed).

@@ -48,7 +48,7 @@ test("renders exactly what prom-client's Histogram renders for the same observat
   assert.deepEqual(await samples(oursRegistry), await samples(theirsRegistry));
 });
 
-test("remove and reset drop series; a removed route starts again from zero", async () => {
+test("remove drops a series (a removed route starts again from zero); reset zeroes them in place", async () => {
   const histogram = new LabelledHistogram({
     name: "h",
     help: "h",
@@ -64,6 +64,13 @@ test("remove and reset drop series; a removed route starts again from zero", asy
   values = (await histogram.get()).values;
   const countOfA = values.find((v) => v.metricName === "h_count" && v.labels.route === "a");
   assert.equal(countOfA?.value, 1);
+  // A reset zeroes the series in place: a caller still holding one keeps counting into it.
+  const held = histogram.series("b");
   histogram.reset();
-  assert.deepEqual((await histogram.get()).values, []);
+  assert.ok((await histogram.get()).values.every((value) => value.value === 0));
+  histogram.observe(held, 0.5);
+  const countOfB = (await histogram.get()).values.find(
+    (v) => v.metricName === "h_count" && v.labels.route === "b",
+  );
+  assert.equal(countOfB?.value, 1);
 });

@@ -77,8 +77,16 @@ export class LabelledHistogram {
     this.#series.delete(labelValue);
   }
 
+  /**
+   * Zeroes every series in place (Registry.resetMetrics calls this): callers keep the series they hold,
+   * so observations after a reset are still counted.
+   */
   reset(): void {
-    this.#series.clear();
+    for (const series of this.#series.values()) {
+      series.counts.fill(0);
+      series.sum = 0;
+      series.count = 0;
+    }
   }
 
   /** The samples, as prom-client's Histogram.get() spells them (cumulative buckets, +Inf, sum, count). */
