@@ -27,7 +27,10 @@ async function writeAtomically(dir: string, files: Record<string, Buffer>): Prom
   await mkdir(version);
   for (const [name, content] of Object.entries(files)) {
     await writeFile(join(version, name), content);
-    await symlink(join("..data", name), join(dir, name)).catch(() => {});
+    // The visible name points through ..data; it exists already after the first write.
+    await symlink(join("..data", name), join(dir, name)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
   }
   await symlink(version, join(dir, "..data_tmp"));
   await rename(join(dir, "..data_tmp"), join(dir, "..data"));

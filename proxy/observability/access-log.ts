@@ -26,7 +26,7 @@ export interface AccessLoggerOptions {
   stream?: NodeJS.WritableStream & { writableLength?: number };
   /** Buffered characters that trigger an immediate write. Default 64 KiB. */
   flushChars?: number;
-  /** Longest time a line waits in the buffer, in ms; 0 writes once per event-loop turn. Default 100. */
+  /** Longest time a line waits in the buffer, in ms. Default 100. */
   flushIntervalMs?: number;
   /**
    * Characters the stream may hold unwritten (a slow consumer) before batches are dropped rather than

@@ -5,13 +5,12 @@ import { LabelledHistogram } from "./duration-histogram.ts";
 
 const BUCKETS = [0.1, 1, 10];
 
+function routeHistogram(): LabelledHistogram {
+  return new LabelledHistogram({ name: "h", help: "help", labelName: "route", buckets: BUCKETS });
+}
+
 test("renders exactly what prom-client's Histogram renders for the same observations", async () => {
-  const ours = new LabelledHistogram({
-    name: "h",
-    help: "help",
-    labelName: "route",
-    buckets: BUCKETS,
-  });
+  const ours = routeHistogram();
   const oursRegistry = new Registry();
   oursRegistry.registerMetric(ours as unknown as Metric);
   const theirsRegistry = new Registry();
@@ -49,12 +48,7 @@ test("renders exactly what prom-client's Histogram renders for the same observat
 });
 
 test("remove drops a series (a removed route starts again from zero); reset zeroes them in place", async () => {
-  const histogram = new LabelledHistogram({
-    name: "h",
-    help: "h",
-    labelName: "route",
-    buckets: BUCKETS,
-  });
+  const histogram = routeHistogram();
   histogram.observe(histogram.series("a"), 1);
   histogram.observe(histogram.series("b"), 1);
   histogram.remove("a");

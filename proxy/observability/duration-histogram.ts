@@ -67,7 +67,7 @@ export class LabelledHistogram {
     const bounds = this.#bounds;
     let bucket = 0;
     while (bucket < bounds.length && value > (bounds[bucket] as number)) bucket++;
-    (series.counts as { [index: number]: number })[bucket] = (series.counts[bucket] as number) + 1;
+    series.counts[bucket] = (series.counts[bucket] ?? 0) + 1;
     series.sum += value;
     series.count += 1;
   }
