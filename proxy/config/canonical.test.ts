@@ -53,3 +53,16 @@ test("contentHash streams large values in pieces and still hashes the whole cano
   };
   assert.equal(contentHash(big), createHash("sha256").update(reference(big)).digest("hex"));
 });
+
+test("objects beyond the shape cache's bounds are written the same (many shapes, many keys)", () => {
+  const values = [
+    // More first keys than the cache holds, and more shapes under one first key.
+    ...Array.from({ length: 1500 }, (_, i) => ({ [`k${i}`]: i, a: [i], z: { y: i, b: null } })),
+    ...Array.from({ length: 40 }, (_, i) => ({ same: 1, [`x${i}`]: i, [`${i}`]: "index" })),
+    // A shape with more keys than a cached shape may have, written twice.
+    Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`label-${99 - i}`, `${i}`])),
+    Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`label-${99 - i}`, `${i}`])),
+  ];
+  for (const value of values) assert.equal(canonicalJson(value), reference(value));
+  assert.equal(canonicalJson(values), reference(values));
+});

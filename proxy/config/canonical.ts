@@ -28,19 +28,51 @@ export function contentHash(value: unknown): string {
 const FLUSH_CHARS = 65_536;
 
 /**
- * `"key":` for each key seen, bounded: configs repeat the same few dozen field names millions of times,
- * and quoting each one anew was a sixth of the time spent hashing a 10,000-host config (measured).
+ * The keys of an object shape, sorted, with their `"key":` prefixes. Configs hold millions of objects
+ * of a few dozen shapes; sorting each object's keys anew took a third of the time spent hashing a
+ * 10,000-host config (measured: hashing it and its 20,000 clusters 570–640 → 390–480 ms, and
+ * compiling 10,000 Ingresses 2.2–2.6 → 1.8–1.9 s, medians of 3, alternating runs).
  */
-const quotedKeys = new Map<string, string>();
-const MAX_QUOTED_KEYS = 4096;
+interface Shape {
+  /** The keys in Object.keys order: what identifies the shape. */
+  readonly keys: readonly string[];
+  /** The keys in canonical order. */
+  readonly sorted: readonly string[];
+  /** `"key":` for each key of `sorted`. */
+  readonly quoted: readonly string[];
+}
 
-function quotedKey(key: string): string {
-  let quoted = quotedKeys.get(key);
-  if (quoted === undefined) {
-    quoted = `${JSON.stringify(key)}:`;
-    if (quotedKeys.size < MAX_QUOTED_KEYS) quotedKeys.set(key, quoted);
+/**
+ * Shapes seen, by their first key. Bounded in every direction, since keys come from user input too
+ * (labels, annotations): objects beyond the bounds are sorted each time, as before.
+ */
+const shapesByFirstKey = new Map<string, Shape[]>();
+const MAX_FIRST_KEYS = 1024;
+const MAX_SHAPES_PER_FIRST_KEY = 8;
+const MAX_KEYS_PER_CACHED_SHAPE = 32;
+
+function shapeOf(record: Record<string, unknown>): Shape {
+  const keys = Object.keys(record);
+  const first = keys.length === 0 ? "" : (keys[0] as string);
+  const known = shapesByFirstKey.get(first);
+  if (known !== undefined) {
+    for (const shape of known) if (sameKeys(shape.keys, keys)) return shape;
   }
-  return quoted;
+  const sorted = sortKeys(keys);
+  const shape: Shape = { keys, sorted, quoted: sorted.map((key) => `${JSON.stringify(key)}:`) };
+  if (keys.length > MAX_KEYS_PER_CACHED_SHAPE) return shape;
+  if (known !== undefined) {
+    if (known.length < MAX_SHAPES_PER_FIRST_KEY) known.push(shape);
+  } else if (shapesByFirstKey.size < MAX_FIRST_KEYS) {
+    shapesByFirstKey.set(first, [shape]);
+  }
+  return shape;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -103,13 +135,15 @@ class CanonicalWriter {
       return;
     }
     const record = value as Record<string, unknown>;
+    const { sorted, quoted } = shapeOf(record);
     this.text += "{";
     let first = true;
-    for (const key of sortedKeys(record)) {
-      const item = record[key];
+    for (let i = 0; i < sorted.length; i++) {
+      const item = record[sorted[i] as string];
       if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
-      this.text += first ? quotedKey(key) : `,${quotedKey(key)}`;
-      first = false;
+      if (first) first = false;
+      else this.text += ",";
+      this.text += quoted[i] as string;
       this.value(item);
     }
     this.text += "}";
@@ -121,8 +155,8 @@ class CanonicalWriter {
  * into a fresh object, and JavaScript objects list array-index keys ("0", "17") first, ascending.
  * Keeping that order keeps every config version (content hash) the same as before.
  */
-function sortedKeys(record: Record<string, unknown>): string[] {
-  const keys = Object.keys(record).sort();
+function sortKeys(unsorted: readonly string[]): string[] {
+  const keys = [...unsorted].sort();
   if (!keys.some(isArrayIndex)) return keys;
   const indices = keys.filter(isArrayIndex).sort((a, b) => Number(a) - Number(b));
   return [...indices, ...keys.filter((key) => !isArrayIndex(key))];
