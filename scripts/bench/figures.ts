@@ -156,6 +156,13 @@ export const FIGURES: readonly FigureDefinition[] = [
     measurement: "fixed-load",
   },
   {
+    id: "fixed.cpuPerRequest",
+    label: "proxy CPU per request at the fixed rate",
+    unit: "µs",
+    better: "lower",
+    measurement: "fixed-load",
+  },
+  {
     id: "fixed.rate",
     label: "achieved rate (should equal the fixed rate)",
     unit: "req/s",

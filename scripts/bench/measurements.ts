@@ -262,6 +262,10 @@ const fixedLoad: Measurement = {
         "fixed.p50": result.latency.p50,
         "fixed.p99": result.latency.p99,
         "fixed.rate": result.summary.requestsPerSecond,
+        // At a fixed rate each request tends to get an event-loop turn (or an nginx event cycle) of its
+        // own, so this is higher than at saturation; it says how busy the proxy's core was, which is
+        // what its tail latency follows.
+        "fixed.cpuPerRequest": (usage.proxyCpuSeconds / Math.max(1, result.summary.done)) * 1e6,
       },
       details: { h2load: result, rpsPerClient, clients, ...usageDetails(usage) },
     };

@@ -16,6 +16,11 @@
 set -euo pipefail
 WORK=$1 A=$2 B=$3 ROUNDS=${4:-4}
 RATE=${RATE:-30} CONNS=${CONNS:-50} SECS=${SECS:-8}
+# LOAD=keepalive (default): h2load as above. LOAD=full or LOAD=resumed: handshakes instead, one
+# request per TLS connection from scripts/bench/tls-client.ts (CLIENTS connections at once, closed
+# loop, so each proxy gets what its client sends; the figure is CPU µs per connection).
+LOAD=${LOAD:-keepalive} CLIENTS=${CLIENTS:-4}
+TLS_CLIENT="$(dirname "$0")/tls-client.ts"
 
 start() { # dir https-port admin-port
   taskset -c 0 "$1/node_modules/.bin/node" "$1/dist/bin/portcullis.js" proxy \
@@ -31,7 +36,14 @@ cpu_ticks() { # supervisor pid: user + system ticks of it and its workers
   done
   echo "$total"
 }
-load() { # port -> requests that succeeded
+load() { # port -> requests (or connections) that succeeded
+  if [ "$LOAD" != keepalive ]; then
+    local job
+    job=$(printf '{"mode":"%s","port":%d,"seconds":%d,"concurrency":%d,"path":"/app-1/","cookie":"%s","maxVersion":"TLSv1.3"}' \
+      "$LOAD" "$1" "$SECS" "$CLIENTS" "$COOKIE")
+    taskset -c 1 "$A/node_modules/.bin/node" "$TLS_CLIENT" "$job" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p'
+    return
+  fi
   taskset -c 1 h2load --h1 -c"$CONNS" --rps "$RATE" -D "$SECS" -H "Cookie: $COOKIE" \
     --connect-to="127.0.0.1:$1" https://shop.example.com/app-1/ 2>&1 |
     awk '/^requests:/ {print $8}'
@@ -58,5 +70,5 @@ for round in $(seq "$ROUNDS"); do
   a1=$(cpu_ticks "$PA") b1=$(cpu_ticks "$PB")
   na=$(cat "$WORK/paired-a.txt") nb=$(cat "$WORK/paired-b.txt")
   awk -v r="$round" -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v na="$na" -v nb="$nb" -v t="$TICK" \
-    'BEGIN { printf "round %d  A %.1f µs/req  B %.1f µs/req  (B/A %.3f; %d and %d requests)\n", r, a*1e6/t/na, b*1e6/t/nb, (b/nb)/(a/na), na, nb }'
+    'BEGIN { printf "round %d  A %.1f µs  B %.1f µs  (B/A %.3f; %d and %d done)\n", r, a*1e6/t/na, b*1e6/t/nb, (b/nb)/(a/na), na, nb }'
 done
