@@ -8,7 +8,9 @@ import { canonicalJson, contentHash } from "./canonical.ts";
 function reference(value: unknown): string {
   return JSON.stringify(value, (_key, current: unknown) => {
     if (current === null || typeof current !== "object" || Array.isArray(current)) return current;
-    const sorted: Record<string, unknown> = {};
+    // Without a prototype, so that an own "__proto__" key (JSON.parse makes them) is copied as a key
+    // rather than handed to Object.prototype's __proto__ setter and lost.
+    const sorted: Record<string, unknown> = Object.create(null);
     for (const key of Object.keys(current).sort())
       sorted[key] = (current as Record<string, unknown>)[key];
     return sorted;
@@ -18,7 +20,7 @@ function reference(value: unknown): string {
 test("canonicalJson matches the JSON.stringify-replacer form for any JSON value", () => {
   const key = fc.oneof(
     fc.string(),
-    fc.constantFrom("0", "1", "10", "9", "01", "-1", "4294967295", "a"),
+    fc.constantFrom("0", "1", "10", "9", "01", "-1", "4294967295", "a", "__proto__"),
   );
   const json = fc.letrec((tie) => ({
     value: fc.oneof(
@@ -56,9 +58,12 @@ test("contentHash streams large values in pieces and still hashes the whole cano
 
 test("objects beyond the shape cache's bounds are written the same (many shapes, many keys)", () => {
   const values = [
-    // More first keys than the cache holds, and more shapes under one first key.
+    // More first keys than the cache holds.
     ...Array.from({ length: 1500 }, (_, i) => ({ [`k${i}`]: i, a: [i], z: { y: i, b: null } })),
-    ...Array.from({ length: 40 }, (_, i) => ({ same: 1, [`x${i}`]: i, [`${i}`]: "index" })),
+    // More shapes under one first key ("same": Object.keys lists it first) than it keeps.
+    ...Array.from({ length: 40 }, (_, i) => ({ same: 1, [`x${i}`]: i, b: undefined })),
+    // Array-index keys, which Object.keys lists first, ascending.
+    ...Array.from({ length: 40 }, (_, i) => ({ same: 1, [`${i}`]: "index", [`${i + 7}`]: i })),
     // A shape with more keys than a cached shape may have, written twice.
     Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`label-${99 - i}`, `${i}`])),
     Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`label-${99 - i}`, `${i}`])),
