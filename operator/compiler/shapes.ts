@@ -179,6 +179,136 @@ function issuer<T extends CertManagerIssuer | CertManagerClusterIssuer>(
   } as unknown as T;
 }
 
+// Objects the API server serves already have these shapes, and checking is far cheaper than copying:
+// the copies lived as long as the compile, and the EndpointSlices' alone were a fifth of what compiling
+// 10,000 Ingresses left to the old generation (measured with V8's sampling heap profiler). So Services
+// and EndpointSlices are used as they are when every field the copy would keep already has the type
+// the copy would give it; the copy is then a projection of the original (every value it keeps is the
+// original's), and the compiler reads nothing the copy drops. Anything else is copied as above. A list
+// that is absent counts as well shaped: the compiler reads an absent list as an empty one.
+
+const isOptional = (value: unknown, check: (value: unknown) => boolean): boolean =>
+  value === undefined || check(value);
+const isString = (value: unknown): boolean => typeof value === "string";
+const isNumber = (value: unknown): boolean => num(value) !== undefined;
+const isBoolean = (value: unknown): boolean => typeof value === "boolean";
+const isPort = (value: unknown): boolean => portNumber(value) !== undefined;
+
+function isStringMap(value: unknown): boolean {
+  if (!isRecord(value)) return false;
+  for (const key in value) if (typeof value[key] !== "string") return false;
+  return true;
+}
+
+/** An absent list, or a list whose every item passes `check`. */
+function isListOf(value: unknown, check: (item: unknown) => boolean): boolean {
+  if (value === undefined) return true;
+  if (!Array.isArray(value)) return false;
+  for (const item of value) if (!check(item)) return false;
+  return true;
+}
+
+function isWellShapedMetadata(value: unknown): boolean {
+  if (!isRecord(value) || typeof value.name !== "string" || value.name === "") return false;
+  const created = value.creationTimestamp;
+  return (
+    isOptional(value.namespace, isString) &&
+    isOptional(value.uid, isString) &&
+    isOptional(value.generation, isNumber) &&
+    isOptional(value.resourceVersion, isString) &&
+    (created === undefined || typeof created === "string" || created instanceof Date) &&
+    isOptional(value.labels, isStringMap) &&
+    isOptional(value.annotations, isStringMap)
+  );
+}
+
+function isWellShapedTypeMeta(value: Json): boolean {
+  return (
+    isOptional(value.apiVersion, isString) &&
+    isOptional(value.kind, isString) &&
+    isWellShapedMetadata(value.metadata)
+  );
+}
+
+function isWellShapedServicePort(port: unknown): boolean {
+  if (!isRecord(port) || !isPort(port.port)) return false;
+  const target = port.targetPort;
+  return (
+    isOptional(port.name, isString) &&
+    isOptional(port.protocol, isString) &&
+    isOptional(port.appProtocol, isString) &&
+    (target === undefined || typeof target === "string" || typeof target === "number")
+  );
+}
+
+function isWellShapedService(value: unknown): value is V1Service {
+  if (!isRecord(value) || !isWellShapedTypeMeta(value)) return false;
+  const spec = value.spec;
+  return (
+    isRecord(spec) &&
+    isOptional(spec.type, isString) &&
+    isOptional(spec.externalName, isString) &&
+    isListOf(spec.ipFamilies, isString) &&
+    isListOf(spec.ports, isWellShapedServicePort)
+  );
+}
+
+function isWellShapedSlicePort(port: unknown): boolean {
+  return (
+    isRecord(port) &&
+    isOptional(port.name, isString) &&
+    isOptional(port.port, isPort) &&
+    isOptional(port.protocol, isString)
+  );
+}
+
+function isWellShapedEndpoint(endpoint: unknown): boolean {
+  if (!isRecord(endpoint) || !Array.isArray(endpoint.addresses)) return false;
+  if (!isListOf(endpoint.addresses, isString)) return false;
+  const conditions = endpoint.conditions;
+  if (conditions !== undefined) {
+    if (!isRecord(conditions)) return false;
+    if (
+      !isOptional(conditions.ready, isBoolean) ||
+      !isOptional(conditions.serving, isBoolean) ||
+      !isOptional(conditions.terminating, isBoolean)
+    )
+      return false;
+  }
+  const target = endpoint.targetRef;
+  return (
+    target === undefined ||
+    (isRecord(target) && isOptional(target.kind, isString) && isOptional(target.name, isString))
+  );
+}
+
+function isWellShapedEndpointSlice(value: unknown): value is V1EndpointSlice {
+  return (
+    isRecord(value) &&
+    isWellShapedTypeMeta(value) &&
+    typeof value.addressType === "string" &&
+    isListOf(value.ports, isWellShapedSlicePort) &&
+    isListOf(value.endpoints, isWellShapedEndpoint)
+  );
+}
+
+/** `value` itself when it is well shaped, else its copy (undefined when unusable). */
+function reuseOrCopy<T>(
+  isWellShaped: (value: unknown) => value is T,
+  copy: (value: unknown) => T | undefined,
+): (value: unknown) => T | undefined {
+  return (value) => (isWellShaped(value) ? value : copy(value));
+}
+
+/** Each kind with a fast path: what wellShapedInput applies (`shape`) and the copy alone (for tests). */
+export const REUSABLE_SHAPES = {
+  service: { shape: reuseOrCopy(isWellShapedService, service), copy: service },
+  endpointSlice: {
+    shape: reuseOrCopy(isWellShapedEndpointSlice, endpointSlice),
+    copy: endpointSlice,
+  },
+};
+
 const keep = <T>(items: readonly unknown[], shape: (value: unknown) => T | undefined): T[] =>
   (Array.isArray(items) ? items : []).flatMap((item) => shape(item) ?? []);
 
@@ -192,8 +322,8 @@ export function wellShapedInput(input: CompilerInput): CompilerInput {
     ingressClasses: keep(input.ingressClasses, ingressClass),
     ingresses: Array.isArray(input.ingresses) ? input.ingresses : [],
     policies: Array.isArray(input.policies) ? input.policies : [],
-    services: keep(input.services, service),
-    endpointSlices: keep(input.endpointSlices, endpointSlice),
+    services: keep(input.services, REUSABLE_SHAPES.service.shape),
+    endpointSlices: keep(input.endpointSlices, REUSABLE_SHAPES.endpointSlice.shape),
     secrets: keep(input.secrets, secret),
     issuers: keep(input.issuers, issuer<CertManagerIssuer>),
     clusterIssuers: keep(input.clusterIssuers, issuer<CertManagerClusterIssuer>),
