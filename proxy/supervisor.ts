@@ -67,13 +67,17 @@ const WORKER_ENTRY = fileURLToPath(
   new URL(`./worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url),
 );
 /**
- * V8's young generation for workers, in MiB per semi-space. A worker allocates a little garbage per
- * request and keeps almost none of it, so scavenges stay cheap with small semi-spaces; V8's default
- * (up to 16 MiB each, three of them) only grows the resident set. Measured with the keep-alive
- * benchmark: peak RSS of supervisor + one worker 245 -> 202 MiB, CPU per request unchanged within the
- * noise (median 201 vs 166 µs over 3 runs each); 1 MiB raised the CPU per request by about a fifth.
+ * V8's young generation for workers, in MiB per semi-space. Set explicitly (V8's default maximum, which
+ * V8 versions have changed) because it decides how much garbage collection a request costs: with
+ * HTTP/2's many streams in flight, more of each request's objects are still alive at a scavenge when
+ * the semi-spaces are small. Measured (November 2026): garbage-collection pauses per request 36 → 21 µs
+ * under HTTP/2 (h2load -c50 -m10) and 7.9 → 2.2 µs under HTTP/1.1 from 4 MiB to 16 MiB; paired runs
+ * (scripts/bench/paired-cpu.sh, both builds saturated on one core) 9–15 % less CPU per HTTP/2 request,
+ * about 3 % per HTTP/1.1 request, none at a moderate fixed rate. The price is resident memory: the
+ * worker's peak 121 → 139 MiB under HTTP/1.1 load, 203 → 231 MiB under HTTP/2. (4 MiB was chosen
+ * earlier for memory, when CPU differences under 15 % could not be measured here.)
  */
-export const WORKER_SEMI_SPACE_MIB = 4;
+export const WORKER_SEMI_SPACE_MIB = 16;
 
 /** The worker's Node flags: the supervisor's, plus the young-generation size unless one was set. */
 export function workerExecArgv(parentExecArgv: readonly string[], nodeOptions = ""): string[] {

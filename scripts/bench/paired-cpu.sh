@@ -16,10 +16,11 @@
 set -euo pipefail
 WORK=$1 A=$2 B=$3 ROUNDS=${4:-4}
 RATE=${RATE:-30} CONNS=${CONNS:-50} SECS=${SECS:-8}
-# LOAD=keepalive (default): h2load as above. LOAD=full or LOAD=resumed: handshakes instead, one
-# request per TLS connection from scripts/bench/tls-client.ts (CLIENTS connections at once, closed
-# loop, so each proxy gets what its client sends; the figure is CPU µs per connection).
-LOAD=${LOAD:-keepalive} CLIENTS=${CLIENTS:-4}
+# LOAD=keepalive (default): h2load as above. LOAD=h2: HTTP/2 closed loop instead (h2load -c CONNS
+# -m STREAMS, as fast as each proxy answers: both are saturated, sharing the core). LOAD=full or
+# LOAD=resumed: handshakes, one request per TLS connection from scripts/bench/tls-client.ts (CLIENTS
+# connections at once, closed loop; the figure is CPU µs per connection).
+LOAD=${LOAD:-keepalive} CLIENTS=${CLIENTS:-4} STREAMS=${STREAMS:-10}
 TLS_CLIENT="$(dirname "$0")/tls-client.ts"
 
 start() { # dir https-port admin-port
@@ -37,6 +38,12 @@ cpu_ticks() { # supervisor pid: user + system ticks of it and its workers
   echo "$total"
 }
 load() { # port -> requests (or connections) that succeeded
+  if [ "$LOAD" = h2 ]; then
+    taskset -c 1 h2load -c"$CONNS" -m"$STREAMS" -D "$SECS" -H "Cookie: $COOKIE" \
+      --connect-to="127.0.0.1:$1" https://shop.example.com/app-1/ 2>&1 |
+      awk '/^requests:/ {print $8}'
+    return
+  fi
   if [ "$LOAD" != keepalive ]; then
     local job
     job=$(printf '{"mode":"%s","port":%d,"seconds":%d,"concurrency":%d,"path":"/app-1/","cookie":"%s","maxVersion":"TLSv1.3"}' \
@@ -44,7 +51,9 @@ load() { # port -> requests (or connections) that succeeded
     taskset -c 1 "$A/node_modules/.bin/node" "$TLS_CLIENT" "$job" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p'
     return
   fi
-  taskset -c 1 h2load --h1 -c"$CONNS" --rps "$RATE" -D "$SECS" -H "Cookie: $COOKIE" \
+  local rate=(--rps "$RATE")
+  [ "$RATE" = 0 ] && rate=()   # RATE=0: closed loop, as fast as each proxy answers
+  taskset -c 1 h2load --h1 -c"$CONNS" "${rate[@]}" -D "$SECS" -H "Cookie: $COOKIE" \
     --connect-to="127.0.0.1:$1" https://shop.example.com/app-1/ 2>&1 |
     awk '/^requests:/ {print $8}'
 }

@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { AffinityCookieCodec } from "../../proxy/cluster/affinity-cookie.ts";
 import type { ProxyConfig } from "../../proxy/config/types.ts";
 import { tlsHandshake } from "../../proxy/listener/testing/tls-client.ts";
+import { WORKER_SEMI_SPACE_MIB } from "../../proxy/supervisor.ts";
 import {
   adminGet,
   affinityCookie,
@@ -248,7 +249,8 @@ test("affinity: 1,000 requests with the cookie all reach one backend, across bot
   assert.equal(workers.length, 2, "serve runs two worker processes");
   for (const pid of workers) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    assert.ok(argv.includes("--max-semi-space-size=4"), `worker ${pid}: ${argv.join(" ")}`);
+    const flag = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
+    assert.ok(argv.includes(flag), `worker ${pid}: ${argv.join(" ")}`);
   }
   const mapConnections = canMapConnections();
   const connectionsByWorker = new Map<number | undefined, number>();
