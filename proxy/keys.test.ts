@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -11,29 +11,11 @@ import {
   TICKET_SECRET_FILE,
   watchSharedKeys,
 } from "./keys.ts";
+import { writeAtomicVolume } from "./listener/testing/fixtures.ts";
 
 async function until(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(check(), `timed out waiting for ${what}`);
-}
-
-/**
- * Writes `files` the way the kubelet updates a Secret volume: into a new directory, then one atomic
- * swap of the `..data` symlink the visible names point through. Two plain writes in a row would let
- * a poll see the half-rotated state in between.
- */
-async function writeAtomically(dir: string, files: Record<string, Buffer>): Promise<void> {
-  const version = join(dir, `..v${randomBytes(4).toString("hex")}`);
-  await mkdir(version);
-  for (const [name, content] of Object.entries(files)) {
-    await writeFile(join(version, name), content);
-    // The visible name points through ..data; it exists already after the first write.
-    await symlink(join("..data", name), join(dir, name)).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== "EEXIST") throw error;
-    });
-  }
-  await symlink(version, join(dir, "..data_tmp"));
-  await rename(join(dir, "..data_tmp"), join(dir, "..data"));
 }
 
 describe("watchSharedKeys", () => {
@@ -42,7 +24,7 @@ describe("watchSharedKeys", () => {
     try {
       const first = randomBytes(32);
       const ticket = randomBytes(32);
-      await writeAtomically(dir, {
+      await writeAtomicVolume(dir, {
         [TICKET_SECRET_FILE]: ticket,
         [AFFINITY_SECRET_FILE]: first,
         [AFFINITY_PREVIOUS_FILE]: first,
@@ -63,7 +45,7 @@ describe("watchSharedKeys", () => {
         assert.equal(seen.length, 0, "unchanged keys are not reported");
 
         const second = randomBytes(32);
-        await writeAtomically(dir, {
+        await writeAtomicVolume(dir, {
           [TICKET_SECRET_FILE]: ticket,
           [AFFINITY_SECRET_FILE]: second,
           [AFFINITY_PREVIOUS_FILE]: first,
@@ -74,7 +56,7 @@ describe("watchSharedKeys", () => {
         assert.deepEqual(seen[0], [second, first]);
 
         // A short key (a torn write) is an error: the keys in use stay.
-        await writeAtomically(dir, {
+        await writeAtomicVolume(dir, {
           [TICKET_SECRET_FILE]: ticket,
           [AFFINITY_SECRET_FILE]: Buffer.alloc(3),
           [AFFINITY_PREVIOUS_FILE]: first,

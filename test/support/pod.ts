@@ -7,9 +7,10 @@
 // The config-sync container gets a kubeconfig holding a token of the Deployment's ServiceAccount
 // (TokenRequest), so it runs with exactly the rights the operator's Role grants.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { V1ConfigMap, V1Deployment, V1Secret } from "@kubernetes/client-node";
+import { writeAtomicVolume } from "../../proxy/listener/testing/fixtures.ts";
 import { freePort, NODE, PORTCULLIS } from "../e2e/support.ts";
 import type { TestCluster } from "./cluster.ts";
 
@@ -43,10 +44,8 @@ async function getJson<T>(cluster: TestCluster, args: string[]): Promise<T | und
 }
 
 /**
- * Writes a volume's files the way the kubelet's atomic writer does, so that a reader never sees half
- * an update: the files go into a new hidden directory `..<stamp>`, the symlink `..data` is swapped to
- * it with one rename, and each visible file is a symlink through `..data`. Nothing is written when the
- * content is unchanged.
+ * Writes a volume's files as the kubelet's atomic writer does (writeAtomicVolume), so that a reader
+ * never sees half an update. Nothing is written when the content is unchanged.
  */
 async function writeVolume(target: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
   let unchanged = true;
@@ -55,24 +54,7 @@ async function writeVolume(target: string, files: ReadonlyMap<string, Buffer>): 
     if (!current?.equals(content)) unchanged = false;
   }
   if (unchanged) return;
-  await mkdir(target, { recursive: true });
-  const stamp = `..${Date.now()}_${Math.random().toString(36).slice(2)}`;
-  await mkdir(join(target, stamp));
-  for (const [name, content] of files) {
-    await mkdir(dirname(join(target, stamp, name)), { recursive: true });
-    await writeFile(join(target, stamp, name), content);
-  }
-  const previous = await readlink(join(target, "..data")).catch(() => undefined);
-  await symlink(stamp, join(target, "..data_tmp"));
-  await rename(join(target, "..data_tmp"), join(target, "..data"));
-  for (const name of files.keys()) {
-    await symlink(join("..data", name), join(target, name)).catch(
-      (error: NodeJS.ErrnoException) => {
-        if (error.code !== "EEXIST") throw error;
-      },
-    );
-  }
-  if (previous !== undefined) await rm(join(target, previous), { recursive: true, force: true });
+  await writeAtomicVolume(target, Object.fromEntries(files));
 }
 
 export async function startProxyPod(options: ProxyPodOptions): Promise<ProxyPod> {

@@ -2,7 +2,7 @@
 // recording logger/metrics pair. Test-only.
 import { mkdir, mkdtemp, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type {
   CertificateConfig,
   HostTlsConfig,
@@ -101,33 +101,45 @@ export interface TlsFiles {
 let generation = 0;
 
 /**
- * Writes `files` into `directory` the way the kubelet's atomic writer does: into a new timestamped
- * directory, then swaps the `..data` symlink to it with one rename(2), with `tls.crt` and `tls.key`
- * being symlinks through `..data`. Calling it again performs an update exactly as Kubernetes does.
+ * Writes `files` (names relative to `directory`, subdirectories allowed) the way the kubelet's atomic
+ * writer updates a Secret or ConfigMap volume, so a reader never sees half an update: into a new
+ * timestamped directory, then one rename(2) swaps the `..data` symlink to it; each visible name is a
+ * symlink through `..data`, and the previous version is removed. Calling it again performs an update
+ * exactly as Kubernetes does. `modes` gives a file's permissions where they matter (a private key).
  */
-export async function writeSecretVolume(directory: string, files: TlsFiles): Promise<void> {
+export async function writeAtomicVolume(
+  directory: string,
+  files: Readonly<Record<string, string | Buffer>>,
+  modes: Readonly<Record<string, number>> = {},
+): Promise<void> {
   await mkdir(directory, { recursive: true });
   generation++;
   const versioned = `..${new Date().toISOString().replace(/[-:.TZ]/g, "_")}${generation}`;
-  await mkdir(join(directory, versioned));
-  await writeFile(join(directory, versioned, "tls.crt"), files.chainPem);
-  await writeFile(join(directory, versioned, "tls.key"), files.keyPem, { mode: 0o600 });
-  let previous: string | undefined;
-  try {
-    previous = await readlink(join(directory, "..data"));
-  } catch {
-    previous = undefined;
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(dirname(join(directory, versioned, name)), { recursive: true });
+    const mode = modes[name];
+    await writeFile(join(directory, versioned, name), content, mode === undefined ? {} : { mode });
   }
+  const previous = await readlink(join(directory, "..data")).catch(() => undefined);
   await symlink(versioned, join(directory, "..data_tmp"));
   await rename(join(directory, "..data_tmp"), join(directory, "..data"));
-  for (const name of ["tls.crt", "tls.key"]) {
-    try {
-      await symlink(join("..data", name), join(directory, name));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
+  for (const name of Object.keys(files)) {
+    await symlink(join("..data", name), join(directory, name)).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EEXIST") throw error;
+      },
+    );
   }
-  if (previous) await rm(join(directory, previous), { recursive: true, force: true });
+  if (previous !== undefined) await rm(join(directory, previous), { recursive: true, force: true });
+}
+
+/** A TLS Secret volume (`tls.crt`, `tls.key`) written as writeAtomicVolume does. */
+export async function writeSecretVolume(directory: string, files: TlsFiles): Promise<void> {
+  await writeAtomicVolume(
+    directory,
+    { "tls.crt": files.chainPem, "tls.key": files.keyPem },
+    { "tls.key": 0o600 },
+  );
 }
 
 /** A logger that keeps every line, for assertions. */
