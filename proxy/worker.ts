@@ -2,11 +2,12 @@
 // port, serves plain HTTP (redirects, and hosts without TLS), and forwards. Started by the supervisor
 // over IPC; knows nothing of Kubernetes.
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ClusterRegistry } from "./cluster/registry.ts";
 import { type ConfigWatch, loadConfigFile, watchConfigFile } from "./config/source.ts";
 import type { ProxyConfig } from "./config/types.ts";
+import { createServer } from "./http/node-http.ts";
 import { compileTrustedProxies } from "./http/trusted-proxies.ts";
 import { loadSharedKeys, type SharedKeysWatch, watchSharedKeys } from "./keys.ts";
 import { CertificateStore } from "./listener/certificate-store.ts";

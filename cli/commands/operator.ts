@@ -3,7 +3,7 @@
 // (operator/controllers/operator.ts). Serves /healthz and /readyz for its own probes. Runs until
 // SIGTERM or SIGINT, then ends its term and releases the Lease so another replica takes over at once.
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -15,6 +15,7 @@ import {
   resolveInfraSettings,
 } from "../../operator/infra/index.ts";
 import { createLeaderElector } from "../../operator/kube/leader-election.ts";
+import { createServer } from "../../proxy/http/node-http.ts";
 import { createLogger, isLogLevel } from "../../proxy/observability/logger.ts";
 import { parseCommandArgs } from "../args.ts";
 import type { Command, CommandIo } from "../command.ts";

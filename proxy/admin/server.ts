@@ -9,8 +9,9 @@
 //
 // It is reachable by anything that can reach the pod, so it takes nothing from a request but the
 // method and path, holds requests to small size and time limits, and never prints secrets.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createServer } from "../http/node-http.ts";
 import type { ProxyLogger } from "../observability/ports.ts";
 import { isSensitiveName, REDACTED } from "../observability/redact.ts";
 import type { Health } from "./health.ts";

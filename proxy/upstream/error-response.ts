@@ -1,8 +1,8 @@
 // The response a client gets when its request ends with a ProxyError before any upstream response
 // started. Deliberately plain: no backend detail leaks, and the body is the status text.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { STATUS_CODES } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { STATUS_CODES } from "../http/node-http.ts";
 import type { ProxyError } from "./errors.ts";
 
 /** Options of writeErrorResponse. */
