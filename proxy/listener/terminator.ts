@@ -68,6 +68,7 @@ type Http1Limits = Pick<
   | "requestTimeout"
   | "keepAliveTimeout"
   | "connectionsCheckingInterval"
+  | "optimizeEmptyRequests"
 >;
 
 /** Period of Node's HTTP/1 timeout sweep, ms. */
@@ -271,6 +272,7 @@ export class TlsTerminator {
       // How often HTTP/1 header and request timeouts are enforced (Node: every 30 s, which lets a
       // silent connection outlive a 10 s headers timeout by up to half a minute).
       connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+      optimizeEmptyRequests: true,
     };
     const server = createSecureServer(options);
     // Read by Node's HTTP/1 connection handler; no constructor option exists for it.
