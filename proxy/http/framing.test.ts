@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { validateFraming } from "./framing.ts";
+import { announcesBody, leavesBodyUnread, validateFraming } from "./framing.ts";
 
 const h = (rawHeaders: string[], major = 1, minor = 1) =>
   validateFraming({ rawHeaders, httpVersionMajor: major, httpVersionMinor: minor });
@@ -34,4 +34,26 @@ test("HTTP/0.9 and unknown versions are refused; HTTP/2 framing is nghttp2's", (
   assert.ok(h([], 3, 0));
   assert.equal(h([], 2, 0), null);
   assert.equal(h(["transfer-encoding", "gzip"], 2, 0), null);
+});
+
+test("announcesBody: Content-Length other than 0, or Transfer-Encoding", () => {
+  assert.equal(announcesBody([]), false);
+  assert.equal(announcesBody(["Content-Length", "0"]), false);
+  assert.equal(announcesBody(["content-length", "12"]), true);
+  assert.equal(announcesBody(["Transfer-Encoding", "chunked"]), true);
+});
+
+test("leavesBodyUnread: an HTTP/1 body announced and not yet read to its end", () => {
+  const request = (rawHeaders: string[], complete: boolean, httpVersionMajor = 1) => ({
+    rawHeaders,
+    complete,
+    httpVersionMajor,
+  });
+  // A GET is not complete yet when Node hands it over: its connection must not be closed for that.
+  assert.equal(leavesBodyUnread(request([], false)), false);
+  assert.equal(leavesBodyUnread(request(["Content-Length", "0"], false)), false);
+  assert.equal(leavesBodyUnread(request(["Content-Length", "12"], false)), true);
+  assert.equal(leavesBodyUnread(request(["Transfer-Encoding", "chunked"], false)), true);
+  assert.equal(leavesBodyUnread(request(["Content-Length", "12"], true)), false);
+  assert.equal(leavesBodyUnread(request(["Content-Length", "12"], false, 2)), false);
 });

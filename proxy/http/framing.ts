@@ -53,3 +53,38 @@ export function validateFraming(request: FramingRequest): FramingError | null {
   if (codings > 1) return { error: "chunked applied more than once" };
   return null;
 }
+
+/**
+ * Whether an HTTP/1 request announced a body: a Content-Length other than 0, or Transfer-Encoding.
+ * (A malformed Content-Length counts as a body: forward() refuses it anyway.)
+ */
+export function announcesBody(rawHeaders: readonly string[]): boolean {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] ?? "";
+    if (name.length === 17 && name.toLowerCase() === "transfer-encoding") return true;
+    if (name.length === 14 && name.toLowerCase() === "content-length") {
+      if ((rawHeaders[i + 1] ?? "").trim() !== "0") return true;
+    }
+  }
+  return false;
+}
+
+/** What leavesBodyUnread reads of a request (IncomingMessage and Http2ServerRequest have it). */
+export interface BodyProgress {
+  readonly rawHeaders: readonly string[];
+  readonly httpVersionMajor: number;
+  /** Whether Node's HTTP/1 parser has read the message to its end. */
+  readonly complete: boolean;
+}
+
+/**
+ * Whether answering an HTTP/1 request now would leave part of its body on the connection: it announced
+ * one that the parser has not read to its end. Such an answer has to close the connection, or Node
+ * would read (and discard) whatever the client still sends, unbounded work for a request already
+ * answered. Not `complete` alone: Node emits 'request' before the parser reaches the end of any
+ * message, so it is false then even for a GET, whose connection can stay open. HTTP/2 resets the
+ * stream instead and never needs this.
+ */
+export function leavesBodyUnread(request: BodyProgress): boolean {
+  return request.httpVersionMajor !== 2 && !request.complete && announcesBody(request.rawHeaders);
+}

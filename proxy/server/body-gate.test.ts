@@ -4,7 +4,6 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { after, test } from "node:test";
 import {
-  announcesBody,
   awaitRequestBody,
   type BodyGateOutcome,
   COALESCED_CHUNK_BYTES,
@@ -72,13 +71,6 @@ async function send(port: number, parts: (string | Buffer)[], gapMs = 0): Promis
   socket.destroy();
   return text;
 }
-
-test("announcesBody: Content-Length other than 0, or Transfer-Encoding", () => {
-  assert.equal(announcesBody([]), false);
-  assert.equal(announcesBody(["Content-Length", "0"]), false);
-  assert.equal(announcesBody(["content-length", "12"]), true);
-  assert.equal(announcesBody(["Transfer-Encoding", "chunked"]), true);
-});
 
 test("a body sent in pieces is gated until it is complete, then read whole", async () => {
   const { port, seen } = await startGatedServer(false);

@@ -21,24 +21,10 @@
 // a Content-Length, and 61 times its size in memory while held (test/hostile/amplification.test.ts).
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
+import { announcesBody } from "../http/framing.ts";
 
 /** Why waiting ended: the body can be forwarded, or the request is gone (parse error, client closed). */
 export type BodyGateOutcome = "ready" | "gone";
-
-/**
- * Whether an HTTP/1 request announced a body: a Content-Length other than 0, or Transfer-Encoding.
- * (A malformed Content-Length counts as a body: forward() refuses it anyway.)
- */
-export function announcesBody(rawHeaders: readonly string[]): boolean {
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] ?? "";
-    if (name.length === 17 && name.toLowerCase() === "transfer-encoding") return true;
-    if (name.length === 14 && name.toLowerCase() === "content-length") {
-      if ((rawHeaders[i + 1] ?? "").trim() !== "0") return true;
-    }
-  }
-  return false;
-}
 
 /** Whether the whole body has been received: Node's parser finished it, or the HTTP/2 stream ended. */
 function bodyReceived(req: IncomingMessage | Http2ServerRequest): boolean {

@@ -10,7 +10,7 @@ import type { RequestOutcome } from "../cluster/cluster.ts";
 import type { ClusterRegistry } from "../cluster/registry.ts";
 import type { ClusterConfig, ProxyConfig } from "../config/types.ts";
 import { buildUpstreamRequestHeaders } from "../http/forwarding.ts";
-import { validateFraming } from "../http/framing.ts";
+import { leavesBodyUnread, validateFraming } from "../http/framing.ts";
 import { validateHost } from "../http/host.ts";
 import type { TrustedProxies } from "../http/trusted-proxies.ts";
 import { classifyUpgrade } from "../http/upgrade.ts";
@@ -115,7 +115,7 @@ export function createRequestHandler(options: HandlerOptions) {
     const reply = (status: number, headers: Record<string, string>, body = ""): void => {
       // An answer given before the request body was read (404, 421, 308) closes the connection:
       // otherwise Node would read and discard whatever body the client still sends.
-      if (req.httpVersionMajor === 1 && (options.draining() || !req.complete)) {
+      if (req.httpVersionMajor === 1 && (options.draining() || leavesBodyUnread(req))) {
         headers.connection = "close";
       }
       // Both response types take (status, headers); their overload sets just do not unify in TypeScript.

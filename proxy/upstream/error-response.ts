@@ -2,6 +2,7 @@
 // started. Deliberately plain: no backend detail leaks, and the body is the status text.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { leavesBodyUnread } from "../http/framing.ts";
 import { STATUS_CODES } from "../http/node-http.ts";
 import type { ProxyError } from "./errors.ts";
 
@@ -39,7 +40,7 @@ export function writeErrorResponse(
     "cache-control",
     "no-store",
   ];
-  if (req.httpVersionMajor !== 2 && !req.complete) headers.push("connection", "close");
+  if (leavesBodyUnread(req)) headers.push("connection", "close");
   if (options.hsts != null) headers.push("strict-transport-security", options.hsts);
   if (options.requestId !== undefined) headers.push("x-request-id", options.requestId);
   // Both response classes accept a flat header list; their union's overloads do not type-check as one.

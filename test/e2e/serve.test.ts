@@ -162,7 +162,7 @@ test("TLS is terminated with the wildcard certificate: TLS 1.3 and 1.2 verify ag
   assert.equal(secure.fingerprint256, expected);
 });
 
-test("path routing: /app-1 reaches only app-1's backends, /app-2 only app-2's (HTTP/1.1 and HTTP/2)", async () => {
+test("path routing: /app-1 reaches only app-1's backends, /app-2 only app-2's (HTTP/1.1 and HTTP/2); a 404 without a request body keeps the connection", async () => {
   const { serve, pki, backends } = main;
   const marks = new Map(backends.all().map((b) => [b, b.requests.length]));
   const agent = keepAliveAgent(pki.ca.certificatePem);
@@ -187,6 +187,16 @@ test("path routing: /app-1 reaches only app-1's backends, /app-2 only app-2's (H
       agent,
     });
     assert.equal(missing.status, 404, "a path no rule matches is not sent to any backend");
+    // A request without a body leaves nothing unread on the connection: the 404 keeps it open.
+    assert.notEqual(missing.headers.connection, "close");
+    const next = await get({
+      port: serve.httpsPort,
+      path: "/app-1/after-404",
+      ca: pki.ca.certificatePem,
+      agent,
+    });
+    assert.equal(next.status, 200);
+    assert.equal(next.localPort, missing.localPort, "the connection the 404 came on was reused");
   } finally {
     agent.destroy();
   }
