@@ -6,6 +6,7 @@ import type { AffinityConfig } from "../config/types.ts";
 import {
   AffinityCookieCodec,
   type AffinityCookieOptions,
+  cookieHeadersOf,
   findCookieValues,
   SESSION_COOKIE_LIFETIME_SECONDS,
   serviceAffinityId,
@@ -257,4 +258,18 @@ test("property: reading arbitrary Cookie headers never throws and never accepts 
     ),
     { numRuns: 3000 },
   );
+});
+
+test("cookieHeadersOf: every Cookie field of a raw header list, whatever its case, and nothing else", () => {
+  assert.equal(cookieHeadersOf([]), undefined);
+  assert.equal(cookieHeadersOf(["Host", "a", "Cookies", "x=1", "Set-Cookie", "y=2"]), undefined);
+  assert.equal(cookieHeadersOf(["Host", "a", "Cookie", "s=1; t=2"]), "s=1; t=2");
+  assert.deepEqual(
+    cookieHeadersOf(["cookie", "s=1", "Host", "a", "COOKIE", "t=2", "cookie", "u=3"]),
+    ["s=1", "t=2", "u=3"],
+  );
+  // Read as Node joins them for req.headers.cookie ("; "): the same values, in order.
+  const raw = ["cookie", "a=1; s=first", "cookie", "s=second"];
+  assert.deepEqual(findCookieValues(cookieHeadersOf(raw), "s"), ["first", "second"]);
+  assert.deepEqual(findCookieValues("a=1; s=first; s=second", "s"), ["first", "second"]);
 });

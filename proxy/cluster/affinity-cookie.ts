@@ -68,6 +68,25 @@ export function serviceAffinityId(service: string): string {
 }
 
 /**
+ * The Cookie field values in a request's raw header list: undefined, one string, or several (an HTTP/1
+ * client may send several Cookie lines, and HTTP/2 may split cookies into one field each, RFC 9113
+ * §8.2.3). Read from the raw list because `req.headers` is built lazily by Node, every header of the
+ * request at once, and the request path needs nothing else from it.
+ */
+export function cookieHeadersOf(rawHeaders: readonly string[]): string | string[] | undefined {
+  let found: string | string[] | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== 6 || name.toLowerCase() !== "cookie") continue;
+    const value = rawHeaders[i + 1] as string;
+    if (found === undefined) found = value;
+    else if (typeof found === "string") found = [found, value];
+    else found.push(value);
+  }
+  return found;
+}
+
+/**
  * The values of the cookies named `name` in Cookie header(s), in order, at most `limit` of them.
  * Tolerant (whitespace around pairs, quoted values, pairs without "=") but bounded: one pass, and
  * other cookies are skipped without being parsed or copied.

@@ -162,3 +162,24 @@ test("open connections go up and down", async () => {
   metrics.connections(-1);
   assert.equal((await samples(metrics.registry, "portcullis_open_connections"))[0]?.value, 1);
 });
+
+test("affinity events and handshakes counted between reads all reach the registry", async () => {
+  const metrics = fresh();
+  const value = async (name: string, label: string): Promise<number | undefined> => {
+    const values = await samples(metrics.registry, name);
+    return values.find((sample) => Object.values(sample.labels).includes(label))?.value;
+  };
+  for (let i = 0; i < 3; i++) metrics.affinity("default/web-80", "hit");
+  metrics.affinity("default/web-80", "new");
+  metrics.handshake("resumed");
+  metrics.handshake("resumed");
+  assert.equal(await value("portcullis_affinity_events_total", "hit"), 3);
+  assert.equal(await value("portcullis_affinity_events_total", "new"), 1);
+  assert.equal(await value("portcullis_tls_handshakes_total", "resumed"), 2);
+  metrics.affinity("default/web-80", "hit");
+  metrics.handshake("resumed");
+  assert.equal(await value("portcullis_affinity_events_total", "hit"), 4);
+  assert.equal(await value("portcullis_tls_handshakes_total", "resumed"), 3);
+  // A read with nothing new counts nothing twice.
+  assert.equal(await value("portcullis_affinity_events_total", "hit"), 4);
+});

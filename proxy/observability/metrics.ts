@@ -3,11 +3,11 @@
 // certificate names) or small fixed sets (status codes, outcomes), never from request data, so the
 // number of series is bounded by the config.
 //
-// request() and affinity() run once per request, so each labelled child is looked up once and then
-// kept in a Map, with no label objects built per call. request() goes further: it only adds to private
-// numbers (a pending count per request series, a LabelledHistogram for durations), handed to
-// prom-client when the registry is read, because prom-client re-derives a series key from a label
-// object on every inc/observe. Measured with the proxy at a fixed 1,500 requests/s: leaving request()
+// request() and affinity() run once per request and handshake() once per connection, so each labelled
+// child is looked up once and then kept in a Map, with no label objects built per call. They go
+// further: they only add to private numbers (a pending count per series, a LabelledHistogram for
+// durations), handed to prom-client when the registry is read, because prom-client re-derives a series
+// key from a label object on every inc/observe. Measured with the proxy at a fixed 1,500 requests/s: leaving request()
 // out entirely saved 5-10 % of the proxy's CPU; this version, together with the access log's batched
 // writes, saved about 4 % (docs/performance.md).
 //
@@ -45,7 +45,7 @@ export interface PrometheusMetricsOptions {
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
 type GaugeChild = ReturnType<Gauge<string>["labels"]>;
-/** One request counter series and what it counted since the registry was last read. */
+/** One counter series and what it counted since the registry was last read. */
 interface PendingCount {
   child: CounterChild;
   pending: number;
@@ -59,7 +59,7 @@ interface RouteSeries {
 
 /** Cached children of one cluster's per-cluster counters. */
 interface ClusterSeries {
-  affinity: Map<AffinityEvent, CounterChild>;
+  affinity: Map<AffinityEvent, PendingCount>;
   failures: Map<UpstreamFailure, CounterChild>;
   retries: CounterChild;
 }
@@ -70,6 +70,15 @@ interface ClusterSeries {
  */
 function statusLabel(status: number): string {
   return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : "other";
+}
+
+/** Hands what each series counted since the last read to prom-client (a counter's `collect`). */
+function handOver(counts: Iterable<PendingCount>): void {
+  for (const count of counts) {
+    if (count.pending === 0) continue;
+    count.child.inc(count.pending);
+    count.pending = 0;
+  }
 }
 
 /** Returns `map.get(key)`, first storing `make()` there when it is missing. */
@@ -103,13 +112,7 @@ export function createPrometheusMetrics(
     // Runs before every read of the registry: hand over what request() counted since the last one.
     collect() {
       for (const routeSeries of routes.values()) {
-        for (const byStatus of routeSeries.byCluster.values()) {
-          for (const count of byStatus.values()) {
-            if (count.pending === 0) continue;
-            count.child.inc(count.pending);
-            count.pending = 0;
-          }
-        }
+        for (const byStatus of routeSeries.byCluster.values()) handOver(byStatus.values());
       }
     },
   });
@@ -127,12 +130,18 @@ export function createPrometheusMetrics(
     help: "TLS handshakes completed on the HTTPS listener, full or resumed from a session ticket.",
     labelNames: ["kind"] as const,
     registers,
+    collect() {
+      handOver(handshakeCounts.values());
+    },
   });
   const affinityEvents = new Counter({
     name: `${METRIC_PREFIX}affinity_events_total`,
     help: "Cookie affinity decisions by cluster: hit, new, repin, drain, invalid.",
     labelNames: ["cluster", "event"] as const,
     registers,
+    collect() {
+      for (const series of clusters.values()) handOver(series.affinity.values());
+    },
   });
   const upstreamFailures = new Counter({
     name: `${METRIC_PREFIX}upstream_failures_total`,
@@ -190,7 +199,7 @@ export function createPrometheusMetrics(
 
   const clusters = new Map<string, ClusterSeries>();
   const endpoints = new Map<string, Map<string, GaugeChild>>();
-  const handshakeChildren = new Map<HandshakeKind, CounterChild>();
+  const handshakeCounts = new Map<HandshakeKind, PendingCount>();
   const applyChildren = new Map<string, CounterChild>();
 
   const clusterSeries = (cluster: string): ClusterSeries =>
@@ -226,7 +235,8 @@ export function createPrometheusMetrics(
     registry,
 
     handshake(kind) {
-      cached(handshakeChildren, kind, () => handshakes.labels(kind)).inc();
+      cached(handshakeCounts, kind, () => ({ child: handshakes.labels(kind), pending: 0 }))
+        .pending++;
     },
 
     request(route, cluster, status, seconds) {
@@ -244,7 +254,10 @@ export function createPrometheusMetrics(
 
     affinity(cluster, event) {
       const series = clusterSeries(cluster);
-      cached(series.affinity, event, () => affinityEvents.labels(cluster, event)).inc();
+      cached(series.affinity, event, () => ({
+        child: affinityEvents.labels(cluster, event),
+        pending: 0,
+      })).pending++;
     },
 
     upstreamFailure(cluster, failure) {

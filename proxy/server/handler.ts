@@ -6,6 +6,7 @@
 // and record the outcome.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { cookieHeadersOf } from "../cluster/affinity-cookie.ts";
 import type { RequestOutcome } from "../cluster/cluster.ts";
 import type { ClusterRegistry } from "../cluster/registry.ts";
 import type { ClusterConfig, ProxyConfig } from "../config/types.ts";
@@ -228,7 +229,7 @@ export function createRequestHandler(options: HandlerOptions) {
       const caBundlePem = config.upstreamTls
         ? state?.caBundles.get(config.upstreamTls.caBundle)
         : undefined;
-      const pickRequest = { cookieHeader: req.headers.cookie, routePath };
+      const pickRequest = { cookieHeader: cookieHeadersOf(req.rawHeaders), routePath };
       let lastError: ProxyError | undefined;
       for (let attempt = 0; ; attempt++) {
         let pick = cluster?.pick(pickRequest, tried);
