@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import fc from "fast-check";
 import {
   createAccessLogger,
   formatAccessRecord,
+  formatMilliseconds,
   MAX_ACCESS_FIELD_CHARS,
   stripQuery,
 } from "./access-log.ts";
@@ -124,4 +126,47 @@ test("batches are dropped and counted when the stream falls too far behind", () 
   assert.ok(logger.dropped > 0);
   assert.ok(stream.writableLength < 2_000);
   logger.close();
+});
+
+test("formatMilliseconds writes what String(Math.round(ms * 1000) / 1000) writes", () => {
+  const reference = (ms: number): string => {
+    const rounded = Math.round(ms * 1000) / 1000;
+    return Number.isFinite(rounded) ? String(rounded) : "null";
+  };
+  for (const ms of [0, 0.001, 0.01, 0.1, 1, 1.5, 1.23456, 10.05, 999.999, 1000, 2_147_483.647]) {
+    assert.equal(formatMilliseconds(ms), reference(ms), String(ms));
+  }
+  for (const ms of [-1.5, 2_147_483.648, 1e300, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assert.equal(formatMilliseconds(ms), reference(ms), String(ms));
+  }
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.integer({ min: 0, max: 10_000_000 }).map((micros) => micros / 1000),
+        fc.double(),
+      ),
+      (ms) => formatMilliseconds(ms) === reference(ms),
+    ),
+    { numRuns: 5_000 },
+  );
+});
+
+test("every string field reads back as it was written, whatever its characters", () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: "binary" }),
+      fc.string({ unit: "grapheme-ascii" }),
+      (text, ascii) => {
+        for (const value of [text, ascii, `${ascii}"\\${ascii}`]) {
+          const parsed = JSON.parse(
+            formatAccessRecord({ ...RECORD, method: value, route: value, clientAddress: value }),
+          ) as Record<string, unknown>;
+          assert.equal(parsed.method, value);
+          assert.equal(parsed.route, value);
+          assert.equal(parsed.clientAddress, value);
+        }
+      },
+    ),
+    { numRuns: 2_000 },
+  );
 });
