@@ -165,3 +165,55 @@ test("buildDownstreamResponseHeaders never throws and never relays a hop-by-hop 
     { numRuns: 2000 },
   );
 });
+
+test("the forwarding headers of each request are its own, whatever the requests before it", () => {
+  // buildUpstreamRequestHeaders reuses the previous request's strings when peer, scheme and host
+  // repeat; a sequence drawn from a few of each makes every kind of partial repeat happen.
+  const context = fc.record({
+    peerAddress: fc.constantFrom(
+      "10.0.0.1",
+      "10.0.0.2",
+      "::ffff:10.0.0.1",
+      "2001:db8::1",
+      undefined,
+    ),
+    proto: fc.constantFrom("http" as const, "https" as const),
+    host: fc.constantFrom("a.example.com", "b.example.com", "[2001:db8::2]"),
+    hostPort: fc.constantFrom(null, 443, 8443),
+    listenerPort: fc.constantFrom(443, 8443),
+  });
+  const forwardingOf = (headers: readonly string[]): string[] =>
+    headers.filter((_, i) => i % 2 === 1 && /^(x-forwarded-|forwarded)/.test(headers[i - 1] ?? ""));
+  fc.assert(
+    fc.property(fc.array(context, { minLength: 2, maxLength: 12 }), (contexts) => {
+      for (const current of contexts) {
+        const built = buildUpstreamRequestHeaders([], current).headers;
+        // The same request after a request from elsewhere: nothing may carry over either way.
+        buildUpstreamRequestHeaders([], {
+          ...current,
+          peerAddress: "10.0.0.9",
+          host: "other.test",
+        });
+        const fresh = buildUpstreamRequestHeaders([], current).headers;
+        assert.deepEqual(forwardingOf(built), forwardingOf(fresh));
+        const authority =
+          current.hostPort === null ? current.host : `${current.host}:${current.hostPort}`;
+        const values = new Map<string, string>();
+        for (let i = 0; i + 1 < built.length; i += 2)
+          values.set(built[i] ?? "", built[i + 1] ?? "");
+        assert.equal(values.get("x-forwarded-host"), authority);
+        assert.equal(values.get("x-forwarded-proto"), current.proto);
+        assert.match(values.get("forwarded") ?? "", new RegExp(`;proto=${current.proto};host=`));
+        assert.ok((values.get("forwarded") ?? "").includes(authority));
+        const peer = current.peerAddress?.replace(/^::ffff:/, "") ?? "unknown";
+        assert.equal(values.get("x-forwarded-for"), peer);
+        assert.ok(
+          (values.get("forwarded") ?? "").startsWith(
+            `for=${peer.includes(":") ? `"[${peer}]"` : peer};`,
+          ),
+        );
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
