@@ -1,21 +1,15 @@
 // Validation of a ProxyConfig against its schema, used on both sides of the contract: the compiler
 // checks what it emits, and the proxy checks what it receives before swapping it in.
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import addFormats from "ajv-formats";
+//
+// The schema check is Ajv's standalone code, generated from the schema by `npm run generate`
+// (generated/proxy-config-validator.ts): the proxy's processes never load Ajv or compile the schema.
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { contentHash } from "./canonical.ts";
-import { proxyConfigSchema } from "./generated/proxy-config-schema.ts";
+import { validate as generatedValidator } from "./generated/proxy-config-validator.ts";
 import { PROXY_CONFIG_SCHEMA_VERSION, type ProxyConfig } from "./types.ts";
 
-let validator: ValidateFunction | undefined;
-
-function schemaValidator(): ValidateFunction {
-  if (!validator) {
-    const ajv = new Ajv2020({ allErrors: true, strict: true });
-    addFormats.default(ajv);
-    validator = ajv.compile(proxyConfigSchema);
-  }
-  return validator;
-}
+/** The generated module is untyped JavaScript; it is what `ajv.compile(schema)` would return. */
+const schemaValidator = generatedValidator as unknown as ValidateFunction;
 
 function describe(error: ErrorObject): string {
   const where = error.instancePath === "" ? "(root)" : error.instancePath;
@@ -53,8 +47,7 @@ export function validateProxyConfig(
   ) {
     return [`schemaVersion: expected ${PROXY_CONFIG_SCHEMA_VERSION}`];
   }
-  const validate = schemaValidator();
-  if (!validate(candidate)) return (validate.errors ?? []).map(describe);
+  if (!schemaValidator(candidate)) return (schemaValidator.errors ?? []).map(describe);
   const config = candidate as ProxyConfig;
   const problems: string[] = [];
   if (!options.versionJustComputed && computeConfigVersion(config) !== config.version) {

@@ -6,8 +6,8 @@
 // raises a fresh process's RSS by 16.6 MiB, `require("node:http")` by 3.4 MiB. Every proxy process
 // pays it (the supervisor's admin server, each worker's plain-HTTP listener), and one ES import of
 // node:http anywhere in a process is enough, so runtime code imports these values from here; type
-// imports from "node:http" cost nothing and stay where they are. proxy/http/node-http.test.ts proves
-// the proxy's processes do not load Node's undici.
+// imports from "node:http" cost nothing and stay where they are. proxy/module-footprint.test.ts
+// proves the proxy's processes do not load Node's undici.
 import { createRequire } from "node:module";
 
 const http: typeof import("node:http") = createRequire(import.meta.url)("node:http");
