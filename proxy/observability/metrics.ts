@@ -6,10 +6,10 @@
 // request() and affinity() run once per request and handshake() once per connection, so each labelled
 // child is looked up once and then kept in a Map, with no label objects built per call. They go
 // further: they only add to private numbers (a pending count per series, a LabelledHistogram for
-// durations), handed to prom-client when the registry is read, because prom-client re-derives a series
-// key from a label object on every inc/observe. Measured with the proxy at a fixed 1,500 requests/s: leaving request()
-// out entirely saved 5-10 % of the proxy's CPU; this version, together with the access log's batched
-// writes, saved about 4 % (docs/performance.md).
+// durations), handed to prom-client when the registry is read, because prom-client re-derives a
+// series key from a label object on every inc/observe. Measured with the proxy at a fixed 1,500
+// requests/s: leaving request() out entirely saved 5-10 % of the proxy's CPU; this version, together
+// with the access log's batched writes, saved about 4 % (docs/performance.md).
 //
 // The proxy runs one worker process per core and /metrics sums them (worker-metrics.ts); each family's
 // `aggregator` says how its values combine across workers.
