@@ -174,7 +174,7 @@ export interface ResponseHeaderOptions {
    */
   hsts?: string | null;
   /** Flat `[name, value, …]` headers to add (the affinity Set-Cookie, for instance). */
-  extra?: readonly string[];
+  extra?: readonly string[] | undefined;
 }
 
 /**
@@ -215,7 +215,9 @@ function isRawList(
 function relayParsed(upstream: ParsedHeaders, hsts: string | null): string[] {
   let named: Set<string> | undefined;
   const connection = upstream.connection;
-  if (connection !== undefined) {
+  // Most backends send `Connection: keep-alive` (or close), which names no header beyond the
+  // hop-by-hop ones dropped anyway: no set to build for it.
+  if (connection !== undefined && !namesOnlyHopByHop(connection)) {
     named = new Set();
     if (typeof connection === "string") addConnectionTokens(connection, named);
     else for (const value of connection) addConnectionTokens(value, named);
@@ -230,6 +232,13 @@ function relayParsed(upstream: ParsedHeaders, hsts: string | null): string[] {
     else for (const one of value) headers.push(name, one);
   }
   return headers;
+}
+
+/** Whether a Connection value is a single `keep-alive` or `close`, in any case and spacing. */
+function namesOnlyHopByHop(connection: string | readonly string[]): boolean {
+  if (typeof connection !== "string") return false;
+  const token = connection.trim().toLowerCase();
+  return token === "keep-alive" || token === "close";
 }
 
 function relayRaw(raw: readonly (Buffer | string)[], hsts: string | null): string[] {

@@ -52,6 +52,9 @@ export interface HandlerOptions {
   draining(): boolean;
 }
 
+/** The header a draining HTTP/1 response adds. */
+const CONNECTION_CLOSE: readonly string[] = ["connection", "close"];
+
 /** Outcome for passive health: what a forward result says about the endpoint. */
 const OUTCOME_BY_CODE: Partial<Record<ProxyErrorCode, RequestOutcome>> = {
   PC_UPSTREAM_CONNECT: "connectFailure",
@@ -253,9 +256,10 @@ export function createRequestHandler(options: HandlerOptions) {
           ...(caBundlePem === undefined ? {} : { caBundlePem }),
           hsts,
           onResponseStart: () => {
-            const extra: string[] = [];
-            if (pick.setCookie !== undefined) extra.push("set-cookie", pick.setCookie);
-            if (options.draining() && req.httpVersionMajor === 1) extra.push("connection", "close");
+            const close = options.draining() && req.httpVersionMajor === 1;
+            if (pick.setCookie === undefined) return close ? CONNECTION_CLOSE : undefined;
+            const extra = ["set-cookie", pick.setCookie];
+            if (close) extra.push("connection", "close");
             return extra;
           },
         });

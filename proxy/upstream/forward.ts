@@ -221,7 +221,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     // to build it, and doing that again would double the cost of the response head.
     const headers = buildDownstreamResponseHeaders(upstreamHeaders, {
       hsts: this.#options.hsts ?? null,
-      ...(extra === undefined ? {} : { extra }),
+      extra,
     });
     try {
       this.#res.writeHead(statusCode, headers);
