@@ -222,6 +222,21 @@ describe("buildDownstreamResponseHeaders", () => {
     ]);
   });
 
+  test("a Connection naming only keep-alive or close removes nothing else; one naming more does", () => {
+    for (const connection of ["keep-alive", " Keep-Alive ", "close", "CLOSE"]) {
+      const headers = buildDownstreamResponseHeaders({
+        connection,
+        "keep-alive": "timeout=5",
+        "x-a": "1",
+      });
+      assert.deepEqual(pairs(headers), [["x-a", "1"]], connection);
+    }
+    for (const connection of ["keep-alive, x-a", "x-a", ["keep-alive", "x-a"]]) {
+      const headers = buildDownstreamResponseHeaders({ connection, "x-a": "1", "x-b": "2" });
+      assert.deepEqual(pairs(headers), [["x-b", "2"]], String(connection));
+    }
+  });
+
   test("HSTS from the policy replaces the backend's; extra headers are appended", () => {
     const headers = buildDownstreamResponseHeaders(
       ["strict-transport-security", "max-age=0", "x", "1"],
