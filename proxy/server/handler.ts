@@ -259,7 +259,7 @@ export function createRequestHandler(options: HandlerOptions) {
             const close = options.draining() && req.httpVersionMajor === 1;
             if (pick.setCookie === undefined) return close ? CONNECTION_CLOSE : undefined;
             const extra = ["set-cookie", pick.setCookie];
-            if (close) extra.push("connection", "close");
+            if (close) extra.push(...CONNECTION_CLOSE);
             return extra;
           },
         });
