@@ -34,11 +34,27 @@ const records = (value: unknown): Json[] => list(value).filter(isRecord);
 const strings = (value: unknown): string[] =>
   list(value).filter((item): item is string => typeof item === "string");
 
-/** Keeps only the entries whose value is a string. */
+/**
+ * Keeps only the entries whose value is a string, every key included: JSON.parse gives an own
+ * `"__proto__"` key like any other, and assigning it would call Object.prototype's setter instead,
+ * so the copy would lack an entry the original (used as it is when well shaped) has.
+ */
 function stringMap(value: unknown): Record<string, string> | undefined {
   if (!isRecord(value)) return undefined;
   const out: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) if (typeof item === "string") out[key] = item;
+  for (const [key, item] of Object.entries(value)) {
+    if (typeof item !== "string") continue;
+    if (key === "__proto__") {
+      Object.defineProperty(out, key, {
+        value: item,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      out[key] = item;
+    }
+  }
   return out;
 }
 
