@@ -8,22 +8,21 @@
 # Linted by test/image/dockerfile.test.ts (hadolint); the runtime layout below is rebuilt on disk and
 # its entry points run by test/image/entrypoints.test.ts, since no Docker engine runs in CI.
 
-# The Node.js release line package.json's engines accepts (>=24.11 <25), at the exact version the
-# tests run on (the npm `node` devDependency), on Debian 12 with glibc (the official image's
-# bookworm-slim variant). Pinned by tag, not digest: bump both together.
-ARG NODE_VERSION=24.21.0
+# The Node.js release line package.json's engines accepts (>=26.10 <27: Node 26, the LTS line since
+# October 2026), at the exact version the tests run on (the npm `node` devDependency), on Debian 12
+# with glibc (the official image's bookworm-slim variant). Pinned by tag, not digest: bump both
+# together.
+ARG NODE_VERSION=26.10.0
 
 # ---- build: compile the TypeScript sources into dist/ ----------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /src
-# Not `npm ci`: the lockfile omits Biome's darwin/win32/musl platform packages (the registry it was made
-# against does not serve them), so `npm ci` refuses it as out of sync even with --omit=optional or
-# --omit=dev. `npm install` installs exactly the locked version of everything the lockfile lists;
-# --no-save keeps the lockfile as copied. --ignore-scripts: the only install script is the `node`
-# devDependency's, which downloads a second Node binary the image already has; without it
-# node_modules/.bin/node does not exist, so `npm run build` runs tsc on the image's node.
+# `npm ci`: exactly the lockfile, or a failure if package.json and it disagree. --ignore-scripts: the
+# only install script is the `node` devDependency's, which downloads a second Node binary the image
+# already has; without it node_modules/.bin/node does not exist, so `npm run build` runs tsc on the
+# image's node.
 COPY package.json package-lock.json ./
-RUN npm install --ignore-scripts --no-save --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY cli ./cli
@@ -37,7 +36,7 @@ RUN npm run build
 FROM node:${NODE_VERSION}-bookworm-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --ignore-scripts --no-save --no-audit --no-fund
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime ----------------------------------------------------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime

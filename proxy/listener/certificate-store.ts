@@ -124,7 +124,7 @@ export class CertificateStore {
   }
 
   /**
-   * Sets the session-ticket keys on every SNI context, and on contexts built later. Node 24 encrypts
+   * Sets the session-ticket keys on every SNI context, and on contexts built later. Node 26 encrypts
    * and decrypts tickets only with the keys of the server's initial context (it never switches the
    * SSL_CTX on SNI), so this is a safeguard for Node versions that do; see README.md.
    */

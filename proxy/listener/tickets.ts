@@ -5,7 +5,7 @@
 // so replicas with the same secret and synchronised clocks hold the same key and switch at the same
 // instant, and a ticket issued by one is accepted by all.
 //
-// Where the keys go: Node 24 encrypts and decrypts tickets with the keys of the TLS server's own
+// Where the keys go: Node (24, 26) encrypts and decrypts tickets with the keys of the TLS server's own
 // (initial) context only, never with an SNI context's, so the listener applies them with
 // server.setTicketKeys() on every TLS server, and on SNI contexts merely as a safeguard (README.md).
 //

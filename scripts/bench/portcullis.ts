@@ -18,7 +18,7 @@ import { type Started, startPinned, waitForPort } from "./processes.ts";
 
 /** The repository root. */
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
-/** Node 24 from the devDependencies. */
+/** Node 26 from the devDependencies. */
 export const NODE = join(REPO, "node_modules", ".bin", "node");
 /** The CLI from source (type-stripped on load), used for `compile`. */
 const CLI = join(REPO, "bin", "portcullis.ts");

@@ -22,7 +22,7 @@ export const TLS13_SUITES = [
 
 /**
  * Key-exchange groups the clients offer: what an OpenSSL 3.0 client (wrk, h2load, the system's
- * openssl) offers, so every proxy negotiates X25519. Portcullis on Node 24 (OpenSSL 3.5) would pick
+ * openssl) offers, so every proxy negotiates X25519. Portcullis on Node 26 (OpenSSL 3.5) would pick
  * X25519MLKEM768 for a client that offers it; nginx and HAProxy on OpenSSL 3.0 cannot.
  */
 export const CLIENT_GROUPS = "X25519:P-256:P-384:P-521";

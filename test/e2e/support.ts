@@ -42,7 +42,7 @@ import {
 
 /** The repository root. */
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
-/** Node 24 from the project's devDependencies (the system `node` may be older). */
+/** Node 26 from the project's devDependencies (the system `node` may be older). */
 export const NODE = join(REPO, "node_modules", ".bin", "node");
 /** The CLI entry, run from the sources (type stripping). */
 export const PORTCULLIS = join(REPO, "bin", "portcullis.ts");

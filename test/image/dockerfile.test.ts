@@ -87,8 +87,8 @@ test("every stage runs the Node version the tests run on, which package.json's e
     "the npm node devDependency's",
   );
   const [major, minor] = version.split(".").map(Number);
-  assert.equal(packageJson.engines.node, ">=24.11.0 <25");
-  assert.ok(major === 24 && (minor ?? 0) >= 11, `${version} satisfies ${packageJson.engines.node}`);
+  assert.equal(packageJson.engines.node, ">=26.10.0 <27");
+  assert.ok(major === 26 && (minor ?? 0) >= 10, `${version} satisfies ${packageJson.engines.node}`);
   const froms = instructions.filter((i) => i.keyword === "FROM");
   assert.equal(froms.length, 3, "build, dependencies, runtime");
   for (const from of froms) {

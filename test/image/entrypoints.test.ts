@@ -1,6 +1,6 @@
 // The image's entry points, without a Docker engine: the Dockerfile's stages are replayed on disk
 // (the build context .dockerignore lets through, the build stage's `npm run build`, the dependencies
-// stage's very `npm install --omit=dev` line) into the runtime layout /app = {package.json,
+// stage's very `npm ci --omit=dev` line) into the runtime layout /app = {package.json,
 // node_modules, dist}, and every command runs from there the way the image runs it: `node
 // /app/dist/bin/portcullis.js ARGS` in /app, with the image's ENV. As root (CI), they run as UID/GID
 // 10001 with nothing writable to them but the volumes a pod would mount, and the long-running
@@ -132,14 +132,11 @@ before(async () => {
   }
   await symlink(join(REPO, "node_modules"), join(src, "node_modules"), "dir");
   const build = runChecked(runLine("build", /^npm run build$/), src);
-  // Dependencies stage: its exact `npm install` line in a fresh directory (from npm's cache when it
+  // Dependencies stage: its exact `npm ci` line in a fresh directory (from npm's cache when it
   // holds the packages, as it does after the repository's own install).
   await cp(join(REPO, "package.json"), join(deps, "package.json"));
   await cp(join(REPO, "package-lock.json"), join(deps, "package-lock.json"));
-  const install = runChecked(
-    [...runLine("dependencies", /^npm install /), "--prefer-offline"],
-    deps,
-  );
+  const install = runChecked([...runLine("dependencies", /^npm ci /), "--prefer-offline"], deps);
   await Promise.all([build, install]);
 
   // Runtime stage: COPY node_modules, dist and package.json, owned by the builder (root in the

@@ -16,7 +16,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Deployment, V1Volume } from "@kubernetes/client-node";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { type InfraSettingsInput, resolveInfraSettings } from "../../operator/infra/index.ts";
 import { delay, freePort, NODE, PORTCULLIS, removeTree, temporaryRoot } from "../e2e/support.ts";
@@ -157,7 +157,7 @@ async function startChartOperator(
   assert.ok(pod && container, "the Deployment runs an operator container");
   const namespace = deployment.metadata?.namespace ?? "";
   for (const mount of container.volumeMounts ?? []) {
-    const volume = pod.volumes?.find((v) => v.name === mount.name);
+    const volume: V1Volume | undefined = pod.volumes?.find((v) => v.name === mount.name);
     assert.ok(volume?.configMap?.name, `volume ${mount.name} is a ConfigMap`);
     const read = await cluster.kubectl([
       "get",
