@@ -30,9 +30,12 @@ async function loadedBy(
 
 const NODE_UNDICI = "NativeModule internal/deps/undici/undici";
 const isAjv = (file: string): boolean => /[/\\]node_modules[/\\]ajv[/\\]/.test(file);
+/** prom-client's package root, and the parts of it the proxy does not use (prom-client-parts.ts). */
+const isUnusedPromClient = (file: string): boolean =>
+  /[/\\]node_modules[/\\]prom-client[/\\](index|lib[/\\](pushgateway|summary))\.js$/.test(file);
 
 describe("the proxy's module graphs", () => {
-  test("load neither Node's bundled undici nor Ajv", async () => {
+  test("load neither Node's bundled undici, Ajv nor prom-client's unused parts", async () => {
     const { builtins, files } = await loadedBy(PROXY_GRAPHS);
     assert.ok(builtins.includes("NativeModule http"), "the probe imported node:http");
     assert.ok(
@@ -43,11 +46,18 @@ describe("the proxy's module graphs", () => {
     assert.ok(!builtins.includes(NODE_UNDICI), "Node's undici was loaded");
     // Configs are checked by the generated validator (proxy/config/validate.ts).
     assert.deepEqual(files.filter(isAjv), [], "Ajv was loaded");
+    // Metrics come from prom-client's own modules (proxy/observability/prom-client-parts.ts).
+    assert.ok(
+      files.some((file) => /prom-client[/\\]lib[/\\]registry\.js$/.test(file)),
+      "the probe sees prom-client's registry",
+    );
+    assert.deepEqual(files.filter(isUnusedPromClient), [], "prom-client's root was loaded");
   });
 
-  test("the probe sees what it looks for: an ES import of node:http, and Ajv itself", async () => {
-    const { builtins, files } = await loadedBy(["node:http", "ajv"]);
+  test("the probe sees what it looks for: an ES import of node:http, Ajv, prom-client's root", async () => {
+    const { builtins, files } = await loadedBy(["node:http", "ajv", "prom-client"]);
     assert.ok(builtins.includes(NODE_UNDICI));
     assert.ok(files.some(isAjv));
+    assert.equal(files.filter(isUnusedPromClient).length, 3, "index, pushgateway and summary");
   });
 });

@@ -13,9 +13,10 @@
 //
 // The proxy runs one worker process per core and /metrics sums them (worker-metrics.ts); each family's
 // `aggregator` says how its values combine across workers.
-import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
+import type { Metric } from "prom-client";
 import { type HistogramSeries, LabelledHistogram } from "./duration-histogram.ts";
 import type { AffinityEvent, HandshakeKind, ProxyMetrics, UpstreamFailure } from "./ports.ts";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "./prom-client-parts.ts";
 
 /** Prefix of every metric this module defines (prom-client's default process metrics keep theirs). */
 export const METRIC_PREFIX = "portcullis_";

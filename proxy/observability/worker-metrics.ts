@@ -13,7 +13,8 @@
 // would make every counter dip and then jump back, which Prometheus reads as a reset followed by a burst
 // of traffic; a failed scrape is an honest gap.
 import type { ChildProcess } from "node:child_process";
-import { AggregatorRegistry, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { AggregatorRegistry } from "./prom-client-parts.ts";
 
 /** One registry's metrics as JSON (Registry.getMetricsAsJSON): what a worker sends over IPC. */
 export type WorkerMetrics = Awaited<ReturnType<Registry["getMetricsAsJSON"]>>;
