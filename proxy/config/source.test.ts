@@ -38,6 +38,17 @@ function versioned(): ProxyConfig {
 }
 let serial = 0;
 
+const INVALID_JSON = "{ not json";
+/** What JSON.parse says of INVALID_JSON, in this Node's words. */
+const INVALID_JSON_MESSAGE = ((): string => {
+  try {
+    JSON.parse(INVALID_JSON);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error("INVALID_JSON parsed");
+})();
+
 async function scratch(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "portcullis-source-"));
   dirs.push(dir);
@@ -79,8 +90,18 @@ test("edits in place (same size), atomic renames and invalid files are all seen;
     await writeFile(path, JSON.stringify(second));
     await settles(() => assert.deepEqual(watcher.applied, [first.version, second.version]));
 
-    await writeFile(path, "{ not json");
-    await settles(() => assert.equal(watcher.rejected.length, 1));
+    // An edit in place can be read half-done (writeFile truncates first), so an empty file may be
+    // reported on the way: what must hold is that the file as written ends up reported, once.
+    await writeFile(path, INVALID_JSON);
+    await settles(() =>
+      assert.deepEqual(watcher.rejected.at(-1), [`${path}: not JSON: ${INVALID_JSON_MESSAGE}`]),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    assert.equal(
+      watcher.rejected.filter((problems) => problems[0]?.endsWith(INVALID_JSON_MESSAGE)).length,
+      1,
+      "polls of an unchanged invalid file report nothing new",
+    );
 
     const third = versioned();
     await writeFile(join(dir, "next.json"), JSON.stringify(third));

@@ -347,6 +347,16 @@ export function statusesOf(text: string): number[] {
   return [...text.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
+/** Polls `check` every 25 ms until it holds (true) or `timeoutMs` passes (false). */
+export async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await delay(25);
+  }
+  return true;
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -442,12 +452,23 @@ export interface RawH2 {
   closed: boolean;
   /** Writes, waiting for 'drain' when the socket's buffer is full; false once closed. */
   write(bytes: Buffer): Promise<boolean>;
+  /**
+   * Writes one DATA frame once the connection's flow-control window has room for it (RFC 9113
+   * §6.9: the server's WINDOW_UPDATEs on stream 0 open it), as a compliant client must. A client that
+   * sends past the window gets FLOW_CONTROL_ERROR from Node 26 at once; Node 24 happened to re-credit
+   * the window before the excess was read. False once closed, or after `timeoutMs` without room.
+   */
+  writeData(streamId: number, flags: number, payload: Buffer, timeoutMs?: number): Promise<boolean>;
 }
+
+/** HTTP/2's initial connection flow-control window (RFC 9113 §6.9.2). */
+const INITIAL_CONNECTION_WINDOW = 65_535;
 
 export async function openRawH2(port: number, ca: string): Promise<RawH2> {
   const socket = await openTls(port, ca, ["h2"]);
   if (socket.alpnProtocol !== "h2") throw new Error(`ALPN chose ${socket.alpnProtocol}`);
   let buffer: Buffer = Buffer.alloc(0);
+  let sendWindow = INITIAL_CONNECTION_WINDOW;
   const connection: RawH2 = {
     socket,
     received: new Map(),
@@ -463,6 +484,12 @@ export async function openRawH2(port: number, ca: string): Promise<RawH2> {
       }
       return !connection.closed;
     },
+    async writeData(streamId, flags, payload, timeoutMs = 5000) {
+      const room = await until(() => connection.closed || sendWindow >= payload.length, timeoutMs);
+      if (!room || connection.closed) return false;
+      sendWindow -= payload.length;
+      return connection.write(h2Frame(FRAME.DATA, flags, streamId, payload));
+    },
   };
   socket.on("error", () => {});
   socket.once("close", () => {
@@ -475,6 +502,9 @@ export async function openRawH2(port: number, ca: string): Promise<RawH2> {
       if (buffer.length < 9 + length) break;
       const type = buffer[3] as number;
       connection.received.set(type, (connection.received.get(type) ?? 0) + 1);
+      if (type === FRAME.WINDOW_UPDATE && length === 4 && buffer.readUInt32BE(5) === 0) {
+        sendWindow += buffer.readUInt32BE(9) & 0x7fffffff;
+      }
       if (type === FRAME.GOAWAY && length >= 8) {
         connection.goaway = {
           lastStreamId: buffer.readUInt32BE(9) & 0x7fffffff,
