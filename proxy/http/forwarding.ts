@@ -303,7 +303,7 @@ interface ForwardingStrings {
 /**
  * The last request's strings: keep-alive requests repeat the same peer, scheme and host, and building
  * them (IP checks on the peer, several concatenations, a quoting check) is a measurable share of the
- * header work. One cache for all of them; the peer's X-Forwarded-For form used to have its own.
+ * header work.
  */
 let lastStrings: ForwardingStrings | undefined;
 

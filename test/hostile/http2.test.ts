@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { connect as http2Connect } from "node:http2";
 import { after, before, test } from "node:test";
+import { eventually } from "../../proxy/listener/testing/fixtures.ts";
 import { get } from "../e2e/support.ts";
 import {
   delay,
@@ -17,7 +18,6 @@ import {
   type RawH2,
   rssOf,
   startHostileFixture,
-  until,
 } from "./support.ts";
 
 let fixture: HostileFixture;
@@ -97,7 +97,7 @@ test("rapid reset: 10,000 streams opened and cancelled at once → GOAWAY, almos
     }
     if (!(await h2.write(Buffer.concat(frames)))) break;
   }
-  await until(() => h2.closed || h2.goaway !== undefined, 5000);
+  await eventually(() => h2.closed || h2.goaway !== undefined, 5000);
   const forwarded = main.requests.length - before;
   t.diagnostic(
     `sent ${sent} HEADERS+RST_STREAM pairs; GOAWAY ${JSON.stringify(h2.goaway)} (last stream ${h2.goaway?.lastStreamId}, error ${h2.goaway?.errorCode}); connection closed: ${h2.closed}; requests forwarded: ${forwarded}`,
@@ -110,7 +110,7 @@ test("rapid reset: 10,000 streams opened and cancelled at once → GOAWAY, almos
   assert.ok(sent < 10_000 || h2.goaway !== undefined, "the proxy stopped the flood before its end");
   assert.ok(forwarded <= 100, `${forwarded} cancelled requests reached the backend`);
   assert.ok(
-    await until(() => main.open() === 0, 3000),
+    await eventually(() => main.open() === 0, 3000),
     `${main.open()} upstream requests still open`,
   );
   await stillServes();
@@ -141,13 +141,13 @@ test("resets after forwarding: 5 rounds of 100 streams reset once the backend ha
     }
     await h2.write(Buffer.concat(frames));
     assert.ok(
-      await until(() => main.requests.length - before >= 100, 5000),
+      await eventually(() => main.requests.length - before >= 100, 5000),
       `round ${round}: the backend got ${main.requests.length - before} of 100`,
     );
     const resetAt = Date.now();
     await h2.write(Buffer.concat(ids.map((id) => h2Frame(FRAME.RST_STREAM, 0, id, CANCEL))));
     assert.ok(
-      await until(() => main.open() === 0, 3000),
+      await eventually(() => main.open() === 0, 3000),
       `round ${round}: ${main.open()} upstream requests still open 3 s after the resets`,
     );
     cleared.push(Date.now() - resetAt);
@@ -180,7 +180,7 @@ test("150 streams opened at once on one connection: at most 100 reach the backen
   h2.socket.destroy();
   assert.ok(reached <= 100, `${reached} concurrent requests from one connection`);
   assert.ok(
-    await until(() => main.open() === 0, 3000),
+    await eventually(() => main.open() === 0, 3000),
     "upstream requests ended with the connection",
   );
 });
@@ -197,7 +197,7 @@ test("CONTINUATION flood: an endless header block is cut off (GOAWAY or close) l
     if (!(await h2.write(h2Frame(FRAME.CONTINUATION, 0, 1, filler)))) break;
     sentBytes += filler.length;
   }
-  await until(() => h2.closed || h2.goaway !== undefined, 5000);
+  await eventually(() => h2.closed || h2.goaway !== undefined, 5000);
   const growth = (await rssOf(workerPid)) - rssBefore;
   t.diagnostic(
     `sent ${(sentBytes / 1024).toFixed(0)} KiB of CONTINUATION before the cut; GOAWAY ${JSON.stringify(h2.goaway)}; worker RSS +${(growth / 1048576).toFixed(1)} MiB`,
@@ -228,7 +228,7 @@ test("a body trickled over HTTP/2 reaches the backend only once complete, and wh
   assert.equal(main.requests.length, before, "nothing forwarded while the body is incomplete");
   await h2.write(h2Frame(FRAME.DATA, END_STREAM, 1, Buffer.from("end")));
   assert.ok(
-    await until(
+    await eventually(
       () => main.requests.length > before && (main.requests.at(-1)?.complete ?? false),
       3000,
     ),

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
+import { eventually } from "../../proxy/listener/testing/fixtures.ts";
 import {
   createPki,
   generateKeys,
@@ -347,16 +348,6 @@ export function statusesOf(text: string): number[] {
   return [...text.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
-/** Polls `check` every 25 ms until it holds (true) or `timeoutMs` passes (false). */
-export async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await delay(25);
-  }
-  return true;
-}
-
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -485,7 +476,10 @@ export async function openRawH2(port: number, ca: string): Promise<RawH2> {
       return !connection.closed;
     },
     async writeData(streamId, flags, payload, timeoutMs = 5000) {
-      const room = await until(() => connection.closed || sendWindow >= payload.length, timeoutMs);
+      const room = await eventually(
+        () => connection.closed || sendWindow >= payload.length,
+        timeoutMs,
+      );
       if (!room || connection.closed) return false;
       sendWindow -= payload.length;
       return connection.write(h2Frame(FRAME.DATA, flags, streamId, payload));
