@@ -57,9 +57,9 @@ const CLASSICAL_GROUPS = "X25519:P-256:P-384";
 
 /**
  * Key-exchange groups. The hybrid post-quantum X25519MLKEM768 leads when the linked OpenSSL knows it
- * (3.5+, which Node 24 and 26 bundle): browsers send it by default, and listing only classical groups would
- * remove a protection against record-now-decrypt-later that OpenSSL enables out of the box. Clients
- * without it also send an X25519 share, so this costs no extra round trip.
+ * (3.5+, which Node 24 and 26 bundle): browsers send it by default, and listing only classical
+ * groups would remove a protection against record-now-decrypt-later that OpenSSL enables out of the
+ * box. Clients without it also send an X25519 share, so this costs no extra round trip.
  */
 export const ECDH_CURVES: string = (() => {
   const hybrid = `X25519MLKEM768:${CLASSICAL_GROUPS}`;

@@ -1,7 +1,7 @@
 // Request body gate: a request with a body is forwarded only once that body has arrived whole, or as
-// much of it as the request stream holds (its highWaterMark, 64 KiB in Node 24 and 26). Node emits 'request'
-// as soon as the headers are parsed, before a byte of the body, so
-// without the gate the backend would already have the request head (and a connection held for it) when
+// much of it as the request stream holds (its highWaterMark, 64 KiB in Node 24 and 26). Node emits
+// 'request' as soon as the headers are parsed, before a byte of the body, so without the gate the
+// backend would already have the request head (and a connection held for it) when
 // the parser finds a malformed chunk size a moment later, or while a slow client trickles its body for
 // the 120 s the listener allows (R-U-Dead-Yet, slowhttptest -B). With it, a request whose body fails to
 // parse never reaches a backend, and a slow body holds only a buffer in the proxy, not a backend
