@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The floor a Node proxy stands on, measured beside nginx and Portcullis on the same core:
+#
+#   scripts/bench/floor.sh WORK [ROUNDS]
+#
+# One after another on CPU 0, each round: nginx proxying (the benchmark's ECDSA config), Node's bare
+# `https` server answering by itself (floor/bare-https.ts), the least a Node proxy can do with undici
+# (floor/minimal-forwarder.ts), and Portcullis (`portcullis proxy --workers 1` from this checkout's
+# dist/: run `npm run build` first). Load from CPU 1; each line gives CPU µs per request (LOAD=keepalive:
+# h2load --h1 -c50, closed loop) or per connection (LOAD=full / resumed: one request each, from
+# tls-client.ts), and the processes' peak RSS (VmHWM, summed). WORK is the `work` folder a benchmark run
+# leaves (see paired-cpu.sh); start its backends first:
+#   taskset -c 1 nginx -c WORK/backends/nginx.conf -p WORK/backends &
+# The servers run one at a time, so differences under ~15 % are noise here (paired-cpu.sh resolves
+# those between two Portcullis builds).
+set -euo pipefail
+WORK=$1 ROUNDS=${2:-3} LOAD=${LOAD:-keepalive} SECS=${SECS:-8}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+NODE=$ROOT/node_modules/.bin/node
+PKI=$WORK/pki
+listen_ports() { grep -o 'listen 127.0.0.1:[0-9]*' "$1" | cut -d: -f2; }
+NGINX_PORT=$(listen_ports "$WORK/nginx-ecdsa-p256-1/nginx.conf" | head -1)
+mapfile -t BACKENDS < <(listen_ports "$WORK/backends/nginx.conf")
+BARE_PORT=31443 MINIMAL_PORT=33443 PORTCULLIS_PORT=28443
+
+ticks() { # pid: user + system ticks of it and its children
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+peak_mib() { # pid: VmHWM of it and its children
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")))
+  done
+  echo $((total / 1024))
+}
+load() { # port -> requests (or connections) completed
+  if [ "$LOAD" = keepalive ]; then
+    taskset -c 1 h2load --h1 -c50 -D "$SECS" --connect-to="127.0.0.1:$1" \
+      https://shop.example.com/app-1/ 2>&1 | awk '/^requests:/ {print $8}'
+  else
+    taskset -c 1 "$NODE" "$HERE/tls-client.ts" \
+      "{\"mode\":\"$LOAD\",\"port\":$1,\"seconds\":$SECS,\"concurrency\":4,\"path\":\"/app-1/\",\"maxVersion\":\"TLSv1.3\"}" |
+      sed -n 's/.*"ok":\([0-9]*\).*/\1/p'
+  fi
+}
+
+taskset -c 0 nginx -c "$WORK/nginx-ecdsa-p256-1/nginx.conf" -p "$WORK/nginx-ecdsa-p256-1" \
+  >/dev/null 2>&1 &
+NGINX=$!
+taskset -c 0 "$NODE" "$HERE/floor/bare-https.ts" "$PKI/ecdsa-p256.crt" "$PKI/ecdsa-p256.key" \
+  "$BARE_PORT" &
+BARE=$!
+taskset -c 0 "$NODE" "$HERE/floor/minimal-forwarder.ts" "$PKI/ecdsa-p256.crt" \
+  "$PKI/ecdsa-p256.key" "$MINIMAL_PORT" "${BACKENDS[@]}" &
+MINIMAL=$!
+taskset -c 0 "$NODE" "$ROOT/dist/bin/portcullis.js" proxy \
+  --config "$WORK/portcullis-ecdsa-p256/config.json" --keys-dir "$WORK/portcullis-ecdsa-p256/keys" \
+  --workers 1 --https-port "$PORTCULLIS_PORT" --http-port $((PORTCULLIS_PORT + 1)) \
+  --admin-port $((PORTCULLIS_PORT + 2)) --bind-address 127.0.0.1 --drain-seconds 1 \
+  --log-level warn >/dev/null 2>&1 </dev/null &
+PORTCULLIS=$!
+trap 'kill $NGINX $BARE $MINIMAL 2>/dev/null; kill -TERM $PORTCULLIS 2>/dev/null || true' EXIT
+SERVERS=("nginx $NGINX_PORT $NGINX" "bare-node $BARE_PORT $BARE"
+  "minimal-forwarder $MINIMAL_PORT $MINIMAL" "portcullis $PORTCULLIS_PORT $PORTCULLIS")
+for server in "${SERVERS[@]}"; do
+  read -r name port _ <<<"$server"
+  for attempt in $(seq 101); do
+    status=$(curl -sk -o /dev/null -w '%{http_code}' "https://shop.example.com:$port/app-1/" \
+      --resolve "shop.example.com:$port:127.0.0.1" || true)
+    [ "$status" = 200 ] && break
+    [ "$attempt" = 101 ] && { echo "floor.sh: $name on port $port does not answer 200" >&2; exit 1; }
+    sleep 0.2
+  done
+  SECS=3 load "$port" >/dev/null   # warm-up (JIT, upstream pools)
+done
+
+TICK=$(getconf CLK_TCK)
+unit=request; [ "$LOAD" = keepalive ] || unit=connection
+for round in $(seq "$ROUNDS"); do
+  for server in "${SERVERS[@]}"; do
+    read -r name port pid <<<"$server"
+    before=$(ticks "$pid")
+    done_count=$(load "$port")
+    after=$(ticks "$pid")
+    [ "${done_count:-0}" -gt 0 ] || { echo "floor.sh: no $unit completed on $name" >&2; exit 1; }
+    echo "round $round $LOAD $name: $(((after - before) * 1000000 / TICK / done_count)) µs per $unit" \
+      "($done_count done), peak RSS $(peak_mib "$pid") MiB"
+  done
+done
