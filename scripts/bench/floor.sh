@@ -11,8 +11,10 @@
 # tls-client.ts), and the processes' peak RSS (VmHWM, summed). WORK is the `work` folder a benchmark run
 # leaves (see paired-cpu.sh); start its backends first:
 #   taskset -c 1 nginx -c WORK/backends/nginx.conf -p WORK/backends &
-# The servers run one at a time, so differences under ~15 % are noise here (paired-cpu.sh resolves
-# those between two Portcullis builds).
+# The servers run one at a time, so differences under ~15 % are noise here. PAIRED=1 instead loads
+# the minimal forwarder and Portcullis at the same time (both on CPU 0, as paired-cpu.sh does for two
+# Portcullis builds), the two loads started in turn first, and prints the forwarder's CPU per unit
+# over Portcullis's: the share of Portcullis's cost that a forwarder without its features keeps.
 set -euo pipefail
 WORK=$1 ROUNDS=${2:-3} LOAD=${LOAD:-keepalive} SECS=${SECS:-8}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -81,6 +83,30 @@ done
 
 TICK=$(getconf CLK_TCK)
 unit=request; [ "$LOAD" = keepalive ] || unit=connection
+per_unit() { echo $((($2 - $1) * 1000000 / TICK / $3)); } # ticks before, after, units -> µs per unit
+
+if [ "${PAIRED:-0}" = 1 ]; then
+  for round in $(seq "$ROUNDS"); do
+    m0=$(ticks "$MINIMAL") p0=$(ticks "$PORTCULLIS")
+    if [ $((round % 2)) = 1 ]; then
+      load "$MINIMAL_PORT" >"$WORK/floor-minimal.txt" & first=$!
+      load "$PORTCULLIS_PORT" >"$WORK/floor-portcullis.txt"
+    else
+      load "$PORTCULLIS_PORT" >"$WORK/floor-portcullis.txt" & first=$!
+      load "$MINIMAL_PORT" >"$WORK/floor-minimal.txt"
+    fi
+    wait "$first"
+    m1=$(ticks "$MINIMAL") p1=$(ticks "$PORTCULLIS")
+    nm=$(cat "$WORK/floor-minimal.txt") np=$(cat "$WORK/floor-portcullis.txt")
+    [ "${nm:-0}" -gt 0 ] && [ "${np:-0}" -gt 0 ] ||
+      { echo "floor.sh: no $unit completed in paired round $round" >&2; exit 1; }
+    um=$(per_unit "$m0" "$m1" "$nm") up=$(per_unit "$p0" "$p1" "$np")
+    echo "paired round $round $LOAD: minimal-forwarder $um µs, portcullis $up µs per $unit;" \
+      "minimal/portcullis $(awk -v m="$um" -v p="$up" 'BEGIN { printf "%.3f", m / p }')"
+  done
+  exit 0
+fi
+
 for round in $(seq "$ROUNDS"); do
   for server in "${SERVERS[@]}"; do
     read -r name port pid <<<"$server"
@@ -88,7 +114,7 @@ for round in $(seq "$ROUNDS"); do
     done_count=$(load "$port")
     after=$(ticks "$pid")
     [ "${done_count:-0}" -gt 0 ] || { echo "floor.sh: no $unit completed on $name" >&2; exit 1; }
-    echo "round $round $LOAD $name: $(((after - before) * 1000000 / TICK / done_count)) µs per $unit" \
+    echo "round $round $LOAD $name: $(per_unit "$before" "$after" "$done_count") µs per $unit" \
       "($done_count done), peak RSS $(peak_mib "$pid") MiB"
   done
 done
