@@ -11,28 +11,24 @@
 # tls-client.ts), and the processes' peak RSS (VmHWM, summed). WORK is the `work` folder a benchmark run
 # leaves (see paired-cpu.sh); start its backends first:
 #   taskset -c 1 nginx -c WORK/backends/nginx.conf -p WORK/backends &
-# The servers run one at a time, so differences under ~15 % are noise here. PAIRED=1 instead loads
-# the minimal forwarder and Portcullis at the same time (both on CPU 0, as paired-cpu.sh does for two
-# Portcullis builds), the two loads started in turn first, and prints the forwarder's CPU per unit
-# over Portcullis's: the share of Portcullis's cost that a forwarder without its features keeps.
+# The servers run one at a time, so differences under ~15 % are noise here. PAIRED=1 starts only
+# the minimal forwarder and Portcullis and loads both at the same time (both on CPU 0, as
+# paired-cpu.sh does for two Portcullis builds), the two loads started in turn first, and prints the
+# forwarder's CPU per unit over Portcullis's: the share of Portcullis's cost that a forwarder without
+# its features keeps.
 set -euo pipefail
 WORK=$1 ROUNDS=${2:-3} LOAD=${LOAD:-keepalive} SECS=${SECS:-8}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 NODE=$ROOT/node_modules/.bin/node
 PKI=$WORK/pki
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 listen_ports() { grep -o 'listen 127.0.0.1:[0-9]*' "$1" | cut -d: -f2; }
 NGINX_PORT=$(listen_ports "$WORK/nginx-ecdsa-p256-1/nginx.conf" | head -1)
 mapfile -t BACKENDS < <(listen_ports "$WORK/backends/nginx.conf")
 BARE_PORT=31443 MINIMAL_PORT=33443 PORTCULLIS_PORT=28443
 
-ticks() { # pid: user + system ticks of it and its children
-  local total=0 pid
-  for pid in "$1" $(pgrep -P "$1"); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  echo "$total"
-}
 peak_mib() { # pid: VmHWM of it and its children
   local total=0 pid
   for pid in "$1" $(pgrep -P "$1"); do
@@ -51,33 +47,28 @@ load() { # port -> requests (or connections) completed
   fi
 }
 
-taskset -c 0 nginx -c "$WORK/nginx-ecdsa-p256-1/nginx.conf" -p "$WORK/nginx-ecdsa-p256-1" \
-  >/dev/null 2>&1 &
-NGINX=$!
-taskset -c 0 "$NODE" "$HERE/floor/bare-https.ts" "$PKI/ecdsa-p256.crt" "$PKI/ecdsa-p256.key" \
-  "$BARE_PORT" &
-BARE=$!
+PAIRED=${PAIRED:-0}
+SERVERS=()   # "name port pid", in the order they are measured
+pids=()
+trap 'kill -TERM "${pids[@]}" 2>/dev/null || true' EXIT
+if [ "$PAIRED" != 1 ]; then
+  taskset -c 0 nginx -c "$WORK/nginx-ecdsa-p256-1/nginx.conf" -p "$WORK/nginx-ecdsa-p256-1" \
+    >/dev/null 2>&1 &
+  SERVERS+=("nginx $NGINX_PORT $!") pids+=($!)
+  taskset -c 0 "$NODE" "$HERE/floor/bare-https.ts" "$PKI/ecdsa-p256.crt" "$PKI/ecdsa-p256.key" \
+    "$BARE_PORT" &
+  SERVERS+=("bare-node $BARE_PORT $!") pids+=($!)
+fi
 taskset -c 0 "$NODE" "$HERE/floor/minimal-forwarder.ts" "$PKI/ecdsa-p256.crt" \
   "$PKI/ecdsa-p256.key" "$MINIMAL_PORT" "${BACKENDS[@]}" &
 MINIMAL=$!
-taskset -c 0 "$NODE" "$ROOT/dist/bin/portcullis.js" proxy \
-  --config "$WORK/portcullis-ecdsa-p256/config.json" --keys-dir "$WORK/portcullis-ecdsa-p256/keys" \
-  --workers 1 --https-port "$PORTCULLIS_PORT" --http-port $((PORTCULLIS_PORT + 1)) \
-  --admin-port $((PORTCULLIS_PORT + 2)) --bind-address 127.0.0.1 --drain-seconds 1 \
-  --log-level warn >/dev/null 2>&1 </dev/null &
-PORTCULLIS=$!
-trap 'kill $NGINX $BARE $MINIMAL 2>/dev/null; kill -TERM $PORTCULLIS 2>/dev/null || true' EXIT
-SERVERS=("nginx $NGINX_PORT $NGINX" "bare-node $BARE_PORT $BARE"
-  "minimal-forwarder $MINIMAL_PORT $MINIMAL" "portcullis $PORTCULLIS_PORT $PORTCULLIS")
+SERVERS+=("minimal-forwarder $MINIMAL_PORT $MINIMAL") pids+=("$MINIMAL")
+PORTCULLIS=$(start_portcullis "$ROOT" "$PORTCULLIS_PORT" $((PORTCULLIS_PORT + 2)))
+SERVERS+=("portcullis $PORTCULLIS_PORT $PORTCULLIS") pids+=("$PORTCULLIS")
 for server in "${SERVERS[@]}"; do
   read -r name port _ <<<"$server"
-  for attempt in $(seq 101); do
-    status=$(curl -sk -o /dev/null -w '%{http_code}' "https://shop.example.com:$port/app-1/" \
-      --resolve "shop.example.com:$port:127.0.0.1" || true)
-    [ "$status" = 200 ] && break
-    [ "$attempt" = 101 ] && { echo "floor.sh: $name on port $port does not answer 200" >&2; exit 1; }
-    sleep 0.2
-  done
+  wait_until_answering "$port" ||
+    { echo "floor.sh: $name on port $port does not answer 200" >&2; exit 1; }
   SECS=3 load "$port" >/dev/null   # warm-up (JIT, upstream pools)
 done
 
@@ -85,9 +76,9 @@ TICK=$(getconf CLK_TCK)
 unit=request; [ "$LOAD" = keepalive ] || unit=connection
 per_unit() { echo $((($2 - $1) * 1000000 / TICK / $3)); } # ticks before, after, units -> µs per unit
 
-if [ "${PAIRED:-0}" = 1 ]; then
+if [ "$PAIRED" = 1 ]; then
   for round in $(seq "$ROUNDS"); do
-    m0=$(ticks "$MINIMAL") p0=$(ticks "$PORTCULLIS")
+    m0=$(cpu_ticks "$MINIMAL") p0=$(cpu_ticks "$PORTCULLIS")
     if [ $((round % 2)) = 1 ]; then
       load "$MINIMAL_PORT" >"$WORK/floor-minimal.txt" & first=$!
       load "$PORTCULLIS_PORT" >"$WORK/floor-portcullis.txt"
@@ -96,7 +87,7 @@ if [ "${PAIRED:-0}" = 1 ]; then
       load "$MINIMAL_PORT" >"$WORK/floor-minimal.txt"
     fi
     wait "$first"
-    m1=$(ticks "$MINIMAL") p1=$(ticks "$PORTCULLIS")
+    m1=$(cpu_ticks "$MINIMAL") p1=$(cpu_ticks "$PORTCULLIS")
     nm=$(cat "$WORK/floor-minimal.txt") np=$(cat "$WORK/floor-portcullis.txt")
     [ "${nm:-0}" -gt 0 ] && [ "${np:-0}" -gt 0 ] ||
       { echo "floor.sh: no $unit completed in paired round $round" >&2; exit 1; }
@@ -110,9 +101,9 @@ fi
 for round in $(seq "$ROUNDS"); do
   for server in "${SERVERS[@]}"; do
     read -r name port pid <<<"$server"
-    before=$(ticks "$pid")
+    before=$(cpu_ticks "$pid")
     done_count=$(load "$port")
-    after=$(ticks "$pid")
+    after=$(cpu_ticks "$pid")
     [ "${done_count:-0}" -gt 0 ] || { echo "floor.sh: no $unit completed on $name" >&2; exit 1; }
     echo "round $round $LOAD $name: $(per_unit "$before" "$after" "$done_count") µs per $unit" \
       "($done_count done), peak RSS $(peak_mib "$pid") MiB"

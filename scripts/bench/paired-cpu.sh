@@ -22,21 +22,9 @@ RATE=${RATE:-30} CONNS=${CONNS:-50} SECS=${SECS:-8}
 # connections at once, closed loop; the figure is CPU µs per connection).
 LOAD=${LOAD:-keepalive} CLIENTS=${CLIENTS:-4} STREAMS=${STREAMS:-10}
 TLS_CLIENT="$(dirname "$0")/tls-client.ts"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
-start() { # dir https-port admin-port
-  taskset -c 0 "$1/node_modules/.bin/node" "$1/dist/bin/portcullis.js" proxy \
-    --config "$WORK/portcullis-ecdsa-p256/config.json" --keys-dir "$WORK/portcullis-ecdsa-p256/keys" \
-    --workers 1 --https-port "$2" --http-port $(($2 + 1)) --admin-port "$3" \
-    --bind-address 127.0.0.1 --drain-seconds 1 --log-level warn >/dev/null 2>&1 </dev/null &
-  echo $!
-}
-cpu_ticks() { # supervisor pid: user + system ticks of it and its workers
-  local total=0 pid
-  for pid in "$1" $(pgrep -P "$1"); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  echo "$total"
-}
 load() { # port -> requests (or connections) that succeeded
   if [ "$LOAD" = h2 ]; then
     taskset -c 1 h2load -c"$CONNS" -m"$STREAMS" -D "$SECS" -H "Cookie: $COOKIE" \
@@ -58,15 +46,11 @@ load() { # port -> requests (or connections) that succeeded
     awk '/^requests:/ {print $8}'
 }
 
-PA=$(start "$A" 18443 18090)
-PB=$(start "$B" 28443 28090)
+PA=$(start_portcullis "$A" 18443 18090)
+PB=$(start_portcullis "$B" 28443 28090)
 trap 'kill -TERM $PA $PB 2>/dev/null || true' EXIT
 for port in 18443 28443; do
-  for _ in $(seq 100); do
-    curl -sk -o /dev/null "https://shop.example.com:$port/app-1/" \
-      --resolve "shop.example.com:$port:127.0.0.1" && break
-    sleep 0.2
-  done
+  wait_until_answering "$port" || true   # a proxy that never answers shows as 0 requests done
 done
 COOKIE=$(curl -sk -D - -o /dev/null https://shop.example.com:18443/app-1/ \
   --resolve shop.example.com:18443:127.0.0.1 | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\);.*/\1/p')
